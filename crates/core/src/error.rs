@@ -1,0 +1,65 @@
+//! The domain's errors. Each has a stable code; the server maps them to HTTP
+//! in exactly one place.
+
+use crate::password::PasswordRule;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("the password does not meet the policy")]
+    WeakPassword(Vec<PasswordRule>),
+    #[error("the email or password is wrong")]
+    InvalidCredentials,
+    #[error("the email address has not been verified")]
+    EmailNotVerified,
+    #[error("authentication is required")]
+    Unauthenticated,
+    #[error("the session has ended")]
+    SessionEnded,
+    #[error("the refresh token is not valid")]
+    InvalidRefreshToken,
+    #[error("the refresh token was already used; the session has been ended")]
+    RefreshTokenReused,
+    #[error("not found")]
+    NotFound,
+    #[error("the username is taken")]
+    UsernameTaken,
+    #[error("the server is busy; retry shortly")]
+    Overloaded { retry_after_secs: u32 },
+    #[error("the store is unavailable")]
+    Unavailable,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The stable code that ends the problem `type` URI.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid { .. } => "invalid-request",
+            Self::WeakPassword(_) => "weak-password",
+            Self::InvalidCredentials => "invalid-credentials",
+            Self::EmailNotVerified => "email-not-verified",
+            Self::Unauthenticated => "unauthenticated",
+            Self::SessionEnded => "session-ended",
+            Self::InvalidRefreshToken => "invalid-refresh-token",
+            Self::RefreshTokenReused => "refresh-token-reused",
+            Self::NotFound => "not-found",
+            Self::UsernameTaken => "username-taken",
+            Self::Overloaded { .. } => "overloaded",
+            Self::Unavailable => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+}

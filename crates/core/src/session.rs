@@ -1,0 +1,111 @@
+//! Server-side sessions and the rules that end them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{SessionId, UnixTime, UserId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionPolicy {
+    /// A session unused for this long ends (seconds).
+    pub idle_timeout_secs: i64,
+    /// A session ends this long after login whatever happens (seconds).
+    pub absolute_timeout_secs: i64,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        Self {
+            idle_timeout_secs: 30 * 60,
+            absolute_timeout_secs: 12 * 60 * 60,
+        }
+    }
+}
+
+/// Bounds on what we keep from the client's request.
+pub const MAX_USER_AGENT_CHARS: usize = 256;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub created_at: UnixTime,
+    pub last_seen_at: UnixTime,
+    /// The absolute limit, fixed at login.
+    pub expires_at: UnixTime,
+    pub ended_at: Option<UnixTime>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionState {
+    Active,
+    Ended,
+    IdleExpired,
+    AbsoluteExpired,
+}
+
+impl Session {
+    pub fn state(&self, now: UnixTime, policy: &SessionPolicy) -> SessionState {
+        if self.ended_at.is_some() {
+            SessionState::Ended
+        } else if now >= self.expires_at {
+            SessionState::AbsoluteExpired
+        } else if now >= self.last_seen_at.saturating_add(policy.idle_timeout_secs) {
+            SessionState::IdleExpired
+        } else {
+            SessionState::Active
+        }
+    }
+
+    pub fn is_active(&self, now: UnixTime, policy: &SessionPolicy) -> bool {
+        self.state(now, policy) == SessionState::Active
+    }
+}
+
+/// Trims what a client tells us about itself to a bounded size.
+pub fn bound_user_agent(ua: &str) -> String {
+    ua.chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_USER_AGENT_CHARS)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(created: UnixTime) -> Session {
+        Session {
+            id: SessionId::generate(),
+            user_id: UserId::generate(),
+            created_at: created,
+            last_seen_at: created,
+            expires_at: created + SessionPolicy::default().absolute_timeout_secs,
+            ended_at: None,
+            ip: None,
+            user_agent: None,
+        }
+    }
+
+    #[test]
+    fn idle_and_absolute_limits() {
+        let p = SessionPolicy::default();
+        let mut s = session(1000);
+        assert_eq!(s.state(1000 + 29 * 60, &p), SessionState::Active);
+        assert_eq!(s.state(1000 + 30 * 60, &p), SessionState::IdleExpired);
+        // Activity keeps it alive, but only up to the absolute limit.
+        s.last_seen_at = 1000 + 12 * 3600 - 60;
+        assert_eq!(s.state(1000 + 12 * 3600 - 1, &p), SessionState::Active);
+        assert_eq!(s.state(1000 + 12 * 3600, &p), SessionState::AbsoluteExpired);
+        s.ended_at = Some(1001);
+        assert_eq!(s.state(1002, &p), SessionState::Ended);
+    }
+
+    #[test]
+    fn user_agent_is_bounded() {
+        let ua = "x".repeat(1000) + "\n";
+        assert_eq!(bound_user_agent(&ua).len(), MAX_USER_AGENT_CHARS);
+    }
+}
