@@ -1,1 +1,100 @@
+//! Persistence. One trait set ([`Store`]), two implementations (SQLite and
+//! Postgres) generated from the same SQL, chosen once by [`connect`].
+//! Every method that writes commits before it returns.
 
+mod connect;
+mod error;
+mod model;
+mod rows;
+mod sql;
+
+pub mod postgres;
+pub mod sqlite;
+pub mod testing;
+
+use async_trait::async_trait;
+use latchkey_core::session::SessionPolicy;
+use latchkey_core::token::TokenHash;
+use latchkey_core::{NewUser, SessionId, UnixTime, User, UserId, session::Session};
+
+pub use connect::{Backend, connect, migrate};
+pub use error::{Conflict, StoreError};
+pub use model::{EndReason, NewSession, RefreshOutcome, StoredKey};
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Fails with [`StoreError::Conflict`] when the email or username is taken.
+    async fn create_user(&self, new: NewUser, now: UnixTime) -> Result<User>;
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>>;
+    /// Looks up by [`latchkey_core::Email::key`].
+    async fn user_by_email(&self, email_key: &str) -> Result<Option<User>>;
+    /// Looks up by [`latchkey_core::Username::key`].
+    async fn user_by_username(&self, username_key: &str) -> Result<Option<User>>;
+    /// Users ordered by creation, `limit` after the id `after`.
+    async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>>;
+    /// Returns false when there is no such user.
+    async fn set_disabled(&self, id: UserId, disabled: bool, now: UnixTime) -> Result<bool>;
+    /// Replaces the stored hash (a rehash after login) without ending sessions.
+    async fn replace_password_hash(&self, id: UserId, hash: &str, now: UnixTime) -> Result<()>;
+    /// Sets a new password and, in the same transaction, ends every session of
+    /// the user except `keep`. Returns how many sessions ended.
+    async fn change_password(
+        &self,
+        id: UserId,
+        hash: &str,
+        keep: Option<SessionId>,
+        now: UnixTime,
+    ) -> Result<u64>;
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Creates a session and its first refresh token in one transaction.
+    async fn create_session(&self, new: NewSession) -> Result<Session>;
+    /// The session a cookie token belongs to.
+    async fn session_by_token(&self, token: &TokenHash) -> Result<Option<(Session, User)>>;
+    async fn session_with_user(&self, id: SessionId) -> Result<Option<(Session, User)>>;
+    /// Records activity; keeps an idle session alive.
+    async fn touch_session(&self, id: SessionId, now: UnixTime) -> Result<()>;
+    /// Rotates a refresh token atomically: of two concurrent calls with the
+    /// same token exactly one gets [`RefreshOutcome::Rotated`]. Presenting a
+    /// token that was already rotated ends the whole session.
+    async fn rotate_refresh_token(
+        &self,
+        presented: &TokenHash,
+        replacement: &TokenHash,
+        now: UnixTime,
+        policy: &SessionPolicy,
+    ) -> Result<RefreshOutcome>;
+    /// Ends one session of a user (with its refresh tokens). False if the
+    /// user has no such open session.
+    async fn end_session(
+        &self,
+        user: UserId,
+        id: SessionId,
+        now: UnixTime,
+        reason: EndReason,
+    ) -> Result<bool>;
+    /// Sessions of a user that have not been ended (expiry is the caller's rule).
+    async fn open_sessions(&self, user: UserId) -> Result<Vec<Session>>;
+}
+
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Adds a signing key; with `retire_others`, every current key is marked
+    /// retired in the same transaction (it stays published until it expires).
+    async fn add_signing_key(&self, key: StoredKey, retire_others: bool) -> Result<()>;
+    async fn signing_keys(&self) -> Result<Vec<StoredKey>>;
+}
+
+/// Everything Latchkey remembers.
+#[async_trait]
+pub trait Store: UserStore + SessionStore + KeyStore + std::fmt::Debug {
+    fn backend(&self) -> Backend;
+    /// Answers when the database does.
+    async fn ping(&self) -> Result<()>;
+    /// Brings the schema up to date (embedded migrations).
+    async fn migrate(&self) -> Result<()>;
+}

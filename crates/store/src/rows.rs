@@ -1,0 +1,113 @@
+//! Rows as the database returns them, and their conversion to domain types.
+
+use latchkey_core::session::Session;
+use latchkey_core::{Email, SessionId, User, UserId, Username};
+
+use crate::{StoreError, StoredKey};
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    id: String,
+    email: String,
+    username: Option<String>,
+    password_hash: String,
+    email_verified: bool,
+    disabled: bool,
+    custom_claims: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+
+    fn try_from(r: UserRow) -> Result<Self, StoreError> {
+        let id = UserId::parse(&r.id).ok_or_else(|| corrupt("users.id", &r.id))?;
+        let custom_claims = serde_json::from_str(&r.custom_claims)
+            .map_err(|_| corrupt("users.custom_claims", &r.id))?;
+        Ok(User {
+            id,
+            email: Email::from_stored(r.email),
+            username: r.username.map(Username::from_stored),
+            password_hash: r.password_hash,
+            email_verified: r.email_verified,
+            disabled: r.disabled,
+            custom_claims,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    s_id: String,
+    s_user_id: String,
+    s_created_at: i64,
+    s_last_seen_at: i64,
+    s_expires_at: i64,
+    s_ended_at: Option<i64>,
+    s_ip: Option<String>,
+    s_user_agent: Option<String>,
+}
+
+impl TryFrom<SessionRow> for Session {
+    type Error = StoreError;
+
+    fn try_from(r: SessionRow) -> Result<Self, StoreError> {
+        Ok(Session {
+            id: SessionId::parse(&r.s_id).ok_or_else(|| corrupt("sessions.id", &r.s_id))?,
+            user_id: UserId::parse(&r.s_user_id)
+                .ok_or_else(|| corrupt("sessions.user_id", &r.s_id))?,
+            created_at: r.s_created_at,
+            last_seen_at: r.s_last_seen_at,
+            expires_at: r.s_expires_at,
+            ended_at: r.s_ended_at,
+            ip: r.s_ip,
+            user_agent: r.s_user_agent,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionUserRow {
+    #[sqlx(flatten)]
+    session: SessionRow,
+    #[sqlx(flatten)]
+    user: UserRow,
+}
+
+impl TryFrom<SessionUserRow> for (Session, User) {
+    type Error = StoreError;
+
+    fn try_from(r: SessionUserRow) -> Result<Self, StoreError> {
+        Ok((r.session.try_into()?, r.user.try_into()?))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct KeyRow {
+    kid: String,
+    alg: String,
+    private_key: Vec<u8>,
+    public_jwk: String,
+    created_at: i64,
+    retired_at: Option<i64>,
+}
+
+impl From<KeyRow> for StoredKey {
+    fn from(r: KeyRow) -> Self {
+        StoredKey {
+            kid: r.kid,
+            alg: r.alg,
+            private_key_encrypted: r.private_key,
+            public_jwk: r.public_jwk,
+            created_at: r.created_at,
+            retired_at: r.retired_at,
+        }
+    }
+}
+
+fn corrupt(what: &str, id: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what} of row {id}"))
+}

@@ -1,0 +1,396 @@
+//! One conformance suite, run unchanged against every backend. Each test gets
+//! its own database: a new SQLite file, or a new Postgres schema.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use latchkey_core::session::{Session, SessionPolicy};
+use latchkey_core::token::{SecretToken, TokenHash};
+use latchkey_core::{Email, NewUser, SessionId, User, UserId, Username};
+use latchkey_store::{
+    Conflict, EndReason, NewSession, RefreshOutcome, Store, StoreError, StoredKey,
+};
+use serde_json::json;
+
+const NOW: i64 = 1_800_000_000;
+
+fn new_user(email: &str, username: Option<&str>) -> NewUser {
+    NewUser {
+        email: Email::parse(email).unwrap(),
+        username: username.map(|u| Username::parse(u).unwrap()),
+        password_hash: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into(),
+        email_verified: false,
+        custom_claims: json!({"tenant_id": "t-1", "roles": ["admin"]})
+            .as_object()
+            .cloned()
+            .unwrap(),
+    }
+}
+
+async fn user(store: &dyn Store, email: &str) -> User {
+    store.create_user(new_user(email, None), NOW).await.unwrap()
+}
+
+async fn login(store: &dyn Store, user: &User, now: i64) -> (Session, SecretToken, SecretToken) {
+    let cookie = SecretToken::generate();
+    let refresh = SecretToken::generate();
+    let session = store
+        .create_session(NewSession {
+            id: SessionId::generate(),
+            user_id: user.id,
+            token_hash: cookie.hash(),
+            refresh_hash: refresh.hash(),
+            now,
+            expires_at: now + SessionPolicy::default().absolute_timeout_secs,
+            ip: Some("192.0.2.1".into()),
+            user_agent: Some("conformance".into()),
+        })
+        .await
+        .unwrap();
+    (session, cookie, refresh)
+}
+
+fn hash_of(t: &SecretToken) -> TokenHash {
+    t.hash()
+}
+
+async fn users_are_found_by_id_email_and_username(store: Arc<dyn Store>) {
+    let created = store
+        .create_user(new_user("Ada@Example.com", Some("Ada_L")), NOW)
+        .await
+        .unwrap();
+    let by_email = store
+        .user_by_email("ada@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_email.id, created.id);
+    assert_eq!(by_email.email.as_str(), "Ada@Example.com");
+    assert_eq!(by_email.custom_claims["roles"], json!(["admin"]));
+    let by_name = store.user_by_username("ada_l").await.unwrap().unwrap();
+    assert_eq!(by_name.id, created.id);
+    assert_eq!(by_name.username.unwrap().as_str(), "Ada_L");
+    assert!(store.user_by_id(created.id).await.unwrap().is_some());
+    assert!(
+        store
+            .user_by_email("nobody@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .user_by_id(UserId::generate())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn email_and_username_are_unique_without_regard_to_case(store: Arc<dyn Store>) {
+    store
+        .create_user(new_user("bob@example.com", Some("bob")), NOW)
+        .await
+        .unwrap();
+    let dup_email = store
+        .create_user(new_user("BOB@example.COM", None), NOW)
+        .await;
+    assert!(
+        matches!(dup_email, Err(StoreError::Conflict(Conflict::Email))),
+        "{dup_email:?}"
+    );
+    let dup_name = store
+        .create_user(new_user("other@example.com", Some("BOB")), NOW)
+        .await;
+    assert!(
+        matches!(dup_name, Err(StoreError::Conflict(Conflict::Username))),
+        "{dup_name:?}"
+    );
+    // A dotless ı is a different address.
+    store
+        .create_user(new_user("bıb@example.com", None), NOW)
+        .await
+        .unwrap();
+    // Several accounts without a username may coexist.
+    store
+        .create_user(new_user("carol@example.com", None), NOW)
+        .await
+        .unwrap();
+}
+
+async fn users_list_in_pages(store: Arc<dyn Store>) {
+    for i in 0..5 {
+        user(&*store, &format!("u{i}@example.com")).await;
+    }
+    let first = store.list_users(None, 3).await.unwrap();
+    assert_eq!(first.len(), 3);
+    let rest = store.list_users(Some(first[2].id), 3).await.unwrap();
+    assert_eq!(rest.len(), 2);
+    assert!(first.iter().all(|a| rest.iter().all(|b| a.id != b.id)));
+}
+
+async fn disabling_and_enabling(store: Arc<dyn Store>) {
+    let u = user(&*store, "dis@example.com").await;
+    assert!(store.set_disabled(u.id, true, NOW + 1).await.unwrap());
+    assert!(store.user_by_id(u.id).await.unwrap().unwrap().disabled);
+    assert!(store.set_disabled(u.id, false, NOW + 2).await.unwrap());
+    assert!(!store.user_by_id(u.id).await.unwrap().unwrap().disabled);
+    assert!(
+        !store
+            .set_disabled(UserId::generate(), true, NOW)
+            .await
+            .unwrap()
+    );
+}
+
+async fn sessions_are_found_by_cookie_and_id(store: Arc<dyn Store>) {
+    let u = user(&*store, "s@example.com").await;
+    let (session, cookie, _) = login(&*store, &u, NOW).await;
+    let (found, owner) = store
+        .session_by_token(&hash_of(&cookie))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, session);
+    assert_eq!(owner.id, u.id);
+    let (by_id, _) = store.session_with_user(session.id).await.unwrap().unwrap();
+    assert_eq!(by_id.ip.as_deref(), Some("192.0.2.1"));
+    store.touch_session(session.id, NOW + 60).await.unwrap();
+    let (touched, _) = store.session_with_user(session.id).await.unwrap().unwrap();
+    assert_eq!(touched.last_seen_at, NOW + 60);
+    // Touching never moves time backwards.
+    store.touch_session(session.id, NOW + 30).await.unwrap();
+    let (same, _) = store.session_with_user(session.id).await.unwrap().unwrap();
+    assert_eq!(same.last_seen_at, NOW + 60);
+    let other = SecretToken::generate();
+    assert!(
+        store
+            .session_by_token(&hash_of(&other))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn refresh_tokens_rotate_and_reuse_ends_the_session(store: Arc<dyn Store>) {
+    let policy = SessionPolicy::default();
+    let u = user(&*store, "r@example.com").await;
+    let (session, _, first) = login(&*store, &u, NOW).await;
+    let second = SecretToken::generate();
+    let out = store
+        .rotate_refresh_token(&first.hash(), &second.hash(), NOW + 10, &policy)
+        .await
+        .unwrap();
+    match out {
+        RefreshOutcome::Rotated(s) => {
+            assert_eq!(s.id, session.id);
+            assert_eq!(s.last_seen_at, NOW + 10);
+        }
+        other => panic!("expected rotation, got {other:?}"),
+    }
+    // The old token again: reuse, and the whole session ends.
+    let third = SecretToken::generate();
+    let out = store
+        .rotate_refresh_token(&first.hash(), &third.hash(), NOW + 20, &policy)
+        .await
+        .unwrap();
+    assert!(
+        matches!(out, RefreshOutcome::Reused(id) if id == session.id),
+        "{out:?}"
+    );
+    let (ended, _) = store.session_with_user(session.id).await.unwrap().unwrap();
+    assert_eq!(ended.ended_at, Some(NOW + 20));
+    // Even the current token is now worthless.
+    let out = store
+        .rotate_refresh_token(&second.hash(), &third.hash(), NOW + 30, &policy)
+        .await
+        .unwrap();
+    assert!(matches!(out, RefreshOutcome::SessionEnded), "{out:?}");
+    let unknown = SecretToken::generate();
+    let out = store
+        .rotate_refresh_token(&unknown.hash(), &third.hash(), NOW, &policy)
+        .await
+        .unwrap();
+    assert!(matches!(out, RefreshOutcome::Unknown));
+}
+
+async fn concurrent_refreshes_have_exactly_one_winner(store: Arc<dyn Store>) {
+    let policy = SessionPolicy::default();
+    let u = user(&*store, "race@example.com").await;
+    let (_, _, refresh) = login(&*store, &u, NOW).await;
+    let presented = refresh.hash();
+    let attempts = (0..16).map(|_| {
+        let store = store.clone();
+        let presented = presented.clone();
+        tokio::spawn(async move {
+            let next = SecretToken::generate();
+            store
+                .rotate_refresh_token(&presented, &next.hash(), NOW + 5, &policy)
+                .await
+                .unwrap()
+        })
+    });
+    let outcomes = futures::future::join_all(attempts).await;
+    let winners = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(RefreshOutcome::Rotated(_))))
+        .count();
+    assert_eq!(winners, 1, "{outcomes:?}");
+}
+
+async fn an_expired_session_cannot_be_refreshed(store: Arc<dyn Store>) {
+    let policy = SessionPolicy::default();
+    let u = user(&*store, "idle@example.com").await;
+    let (_, _, refresh) = login(&*store, &u, NOW).await;
+    let next = SecretToken::generate();
+    let out = store
+        .rotate_refresh_token(
+            &refresh.hash(),
+            &next.hash(),
+            NOW + policy.idle_timeout_secs,
+            &policy,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(out, RefreshOutcome::SessionEnded), "{out:?}");
+}
+
+async fn sessions_end_only_for_their_owner(store: Arc<dyn Store>) {
+    let alice = user(&*store, "alice@example.com").await;
+    let mallory = user(&*store, "mallory@example.com").await;
+    let (s1, _, _) = login(&*store, &alice, NOW).await;
+    let (s2, _, _) = login(&*store, &alice, NOW + 1).await;
+    assert!(
+        !store
+            .end_session(mallory.id, s1.id, NOW, EndReason::Revoked)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .end_session(alice.id, s1.id, NOW + 2, EndReason::Logout)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .end_session(alice.id, s1.id, NOW + 3, EndReason::Logout)
+            .await
+            .unwrap()
+    );
+    let open = store.open_sessions(alice.id).await.unwrap();
+    assert_eq!(open.iter().map(|s| s.id).collect::<Vec<_>>(), vec![s2.id]);
+}
+
+async fn password_change_ends_every_other_session(store: Arc<dyn Store>) {
+    let u = user(&*store, "pw@example.com").await;
+    let (keep, _, _) = login(&*store, &u, NOW).await;
+    login(&*store, &u, NOW + 1).await;
+    login(&*store, &u, NOW + 2).await;
+    let ended = store
+        .change_password(u.id, "$argon2id$new", Some(keep.id), NOW + 3)
+        .await
+        .unwrap();
+    assert_eq!(ended, 2);
+    assert_eq!(
+        store.user_by_id(u.id).await.unwrap().unwrap().password_hash,
+        "$argon2id$new"
+    );
+    let open = store.open_sessions(u.id).await.unwrap();
+    assert_eq!(open.iter().map(|s| s.id).collect::<Vec<_>>(), vec![keep.id]);
+    // Without a session to keep, all end (a password reset).
+    assert_eq!(
+        store
+            .change_password(u.id, "$argon2id$x", None, NOW + 4)
+            .await
+            .unwrap(),
+        1
+    );
+    store
+        .replace_password_hash(u.id, "$argon2id$rehash", NOW + 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.user_by_id(u.id).await.unwrap().unwrap().password_hash,
+        "$argon2id$rehash"
+    );
+}
+
+async fn signing_keys_rotate(store: Arc<dyn Store>) {
+    let key = |kid: &str, at: i64| StoredKey {
+        kid: kid.into(),
+        alg: "EdDSA".into(),
+        private_key_encrypted: vec![1, 2, 3],
+        public_jwk: "{}".into(),
+        created_at: at,
+        retired_at: None,
+    };
+    store.add_signing_key(key("k1", NOW), false).await.unwrap();
+    store
+        .add_signing_key(key("k2", NOW + 10), true)
+        .await
+        .unwrap();
+    let keys = store.signing_keys().await.unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(
+        (keys[0].kid.as_str(), keys[0].retired_at),
+        ("k1", Some(NOW + 10))
+    );
+    assert_eq!((keys[1].kid.as_str(), keys[1].retired_at), ("k2", None));
+    assert_eq!(keys[1].private_key_encrypted, vec![1, 2, 3]);
+    assert!(
+        store
+            .add_signing_key(key("k2", NOW + 20), false)
+            .await
+            .is_err()
+    );
+}
+
+async fn migrations_are_idempotent_and_ping_answers(store: Arc<dyn Store>) {
+    store.migrate().await.unwrap();
+    store.ping().await.unwrap();
+}
+
+/// Instantiates every test above once per backend.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let url = latchkey_store::testing::sqlite_url(dir.path());
+                    let store = latchkey_store::migrate(&url).await.unwrap();
+                    super::$name(store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(url) = latchkey_store::testing::fresh_postgres_url().await else {
+                        return;
+                    };
+                    let store = latchkey_store::migrate(&url).await.unwrap();
+                    super::$name(store).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    users_are_found_by_id_email_and_username,
+    email_and_username_are_unique_without_regard_to_case,
+    users_list_in_pages,
+    disabling_and_enabling,
+    sessions_are_found_by_cookie_and_id,
+    refresh_tokens_rotate_and_reuse_ends_the_session,
+    concurrent_refreshes_have_exactly_one_winner,
+    an_expired_session_cannot_be_refreshed,
+    sessions_end_only_for_their_owner,
+    password_change_ends_every_other_session,
+    signing_keys_rotate,
+    migrations_are_idempotent_and_ping_answers,
+);
