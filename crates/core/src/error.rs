@@ -1,7 +1,7 @@
 //! The domain's errors. Each has a stable code; the server maps them to HTTP
 //! in exactly one place.
 
-use crate::password::PasswordRule;
+use crate::password::RuleFailure;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -11,9 +11,11 @@ pub enum Error {
         message: String,
     },
     #[error("the password does not meet the policy")]
-    WeakPassword(Vec<PasswordRule>),
+    WeakPassword(Vec<RuleFailure>),
     #[error("the email or password is wrong")]
     InvalidCredentials,
+    #[error("the current password is wrong")]
+    CurrentPasswordWrong,
     #[error("the email address has not been verified")]
     EmailNotVerified,
     #[error("authentication is required")]
@@ -43,6 +45,7 @@ impl Error {
             Self::Invalid { .. } => "invalid-request",
             Self::WeakPassword(_) => "weak-password",
             Self::InvalidCredentials => "invalid-credentials",
+            Self::CurrentPasswordWrong => "current-password-wrong",
             Self::EmailNotVerified => "email-not-verified",
             Self::Unauthenticated => "unauthenticated",
             Self::SessionEnded => "session-ended",

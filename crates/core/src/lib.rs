@@ -19,5 +19,5 @@ pub use email::Email;
 pub use error::Error;
 pub use ids::{SessionId, UserId};
 pub use password::{Password, PasswordPolicy};
-pub use user::{NewUser, User, UserView};
+pub use user::{NewUser, User};
 pub use username::Username;

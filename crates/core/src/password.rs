@@ -30,11 +30,22 @@ pub enum PasswordRule {
     MaxLength,
 }
 
+/// A failed rule with a sentence a UI can show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleFailure {
+    pub rule: PasswordRule,
+    pub message: String,
+}
+
 impl PasswordRule {
-    pub fn describe(self, policy: &PasswordPolicy) -> String {
-        match self {
-            Self::MinLength => format!("at least {} characters", policy.min_length),
-            Self::MaxLength => format!("at most {MAX_PASSWORD_BYTES} bytes"),
+    fn failure(self, policy: &PasswordPolicy) -> RuleFailure {
+        let message = match self {
+            Self::MinLength => format!("must be at least {} characters long", policy.min_length),
+            Self::MaxLength => format!("must be at most {MAX_PASSWORD_BYTES} bytes long"),
+        };
+        RuleFailure {
+            rule: self,
+            message,
         }
     }
 }
@@ -45,7 +56,7 @@ pub struct Password(String);
 
 impl Password {
     /// A new password, checked against the policy. Every failed rule is listed.
-    pub fn parse_new(raw: &str, policy: &PasswordPolicy) -> Result<Self, Vec<PasswordRule>> {
+    pub fn parse_new(raw: &str, policy: &PasswordPolicy) -> Result<Self, Vec<RuleFailure>> {
         let normalised: String = raw.nfkc().collect();
         let mut failed = Vec::new();
         if normalised.chars().count() < policy.min_length {
@@ -57,7 +68,7 @@ impl Password {
         if failed.is_empty() {
             Ok(Self(normalised))
         } else {
-            Err(failed)
+            Err(failed.into_iter().map(|r| r.failure(policy)).collect())
         }
     }
 
@@ -91,20 +102,18 @@ mod tests {
     fn length_is_counted_in_characters() {
         let policy = PasswordPolicy::default();
         assert!(Password::parse_new("ab€dé🙂gh", &policy).is_ok());
-        assert_eq!(
-            Password::parse_new("short", &policy).unwrap_err(),
-            vec![PasswordRule::MinLength]
-        );
+        let failed = Password::parse_new("short", &policy).unwrap_err();
+        assert_eq!(failed[0].rule, PasswordRule::MinLength);
+        assert_eq!(failed[0].message, "must be at least 8 characters long");
     }
 
     #[test]
     fn over_the_cap_is_refused_not_truncated() {
         let policy = PasswordPolicy::default();
         let long = "x".repeat(MAX_PASSWORD_BYTES + 1);
-        assert_eq!(
-            Password::parse_new(&long, &policy).unwrap_err(),
-            vec![PasswordRule::MaxLength]
-        );
+        let failed = Password::parse_new(&long, &policy).unwrap_err();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].rule, PasswordRule::MaxLength);
         assert!(Password::parse_attempt(&long).is_none());
         assert!(Password::parse_new(&"x".repeat(MAX_PASSWORD_BYTES), &policy).is_ok());
     }

@@ -84,7 +84,7 @@ impl Hasher {
         }
     }
 
-    fn check<'a>(&self, password: &Password, stored: &'a str) -> Option<PasswordHash> {
+    fn check(&self, password: &Password, stored: &str) -> Option<PasswordHash> {
         let hash = PasswordHash::new(stored).ok()?;
         // Verification takes its parameters from the stored hash.
         Argon2::default()

@@ -34,7 +34,7 @@ pub trait UserStore: Send + Sync {
     async fn user_by_username(&self, username_key: &str) -> Result<Option<User>>;
     /// Users ordered by creation, `limit` after the id `after`.
     async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>>;
-    /// Returns false when there is no such user.
+    /// Returns false when there is no such user. Disabling ends every session.
     async fn set_disabled(&self, id: UserId, disabled: bool, now: UnixTime) -> Result<bool>;
     /// Replaces the stored hash (a rehash after login) without ending sessions.
     async fn replace_password_hash(&self, id: UserId, hash: &str, now: UnixTime) -> Result<()>;

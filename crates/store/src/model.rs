@@ -36,6 +36,7 @@ pub enum EndReason {
     PasswordChanged,
     RefreshReuse,
     Expired,
+    Disabled,
 }
 
 impl EndReason {
@@ -46,6 +47,7 @@ impl EndReason {
             Self::PasswordChanged => "password_changed",
             Self::RefreshReuse => "refresh_reuse",
             Self::Expired => "expired",
+            Self::Disabled => "disabled",
         }
     }
 }

@@ -112,14 +112,27 @@ macro_rules! impl_sql_store {
             }
 
             async fn set_disabled(&self, id: UserId, disabled: bool, now: UnixTime) -> Result<bool> {
+                let mut tx = self.pool.begin().await?;
                 let done = sqlx::query(
                     "UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1",
                 )
                 .bind(id.to_string())
                 .bind(disabled)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                if disabled {
+                    sqlx::query(
+                        "UPDATE sessions SET ended_at = $2, end_reason = $3 \
+                         WHERE user_id = $1 AND ended_at IS NULL",
+                    )
+                    .bind(id.to_string())
+                    .bind(now)
+                    .bind(EndReason::Disabled.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
                 Ok(done.rows_affected() > 0)
             }
 

@@ -131,7 +131,9 @@ async fn users_list_in_pages(store: Arc<dyn Store>) {
 
 async fn disabling_and_enabling(store: Arc<dyn Store>) {
     let u = user(&*store, "dis@example.com").await;
+    login(&*store, &u, NOW).await;
     assert!(store.set_disabled(u.id, true, NOW + 1).await.unwrap());
+    assert!(store.open_sessions(u.id).await.unwrap().is_empty());
     assert!(store.user_by_id(u.id).await.unwrap().unwrap().disabled);
     assert!(store.set_disabled(u.id, false, NOW + 2).await.unwrap());
     assert!(!store.user_by_id(u.id).await.unwrap().unwrap().disabled);

@@ -1,0 +1,139 @@
+//! `latchkey user ...`: create, list, disable and enable accounts.
+
+use std::io::BufRead as _;
+
+use anyhow::{Context as _, bail};
+use clap::Subcommand;
+use latchkey_core::clock::rfc3339;
+use latchkey_core::{User, UserId};
+use latchkey_server::App;
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account; the password is read from standard input.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        username: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// Mark the email address as verified.
+        #[arg(long)]
+        verified: bool,
+    },
+    /// List accounts.
+    List {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable an account and end its sessions.
+    Disable { email: String },
+    /// Enable a disabled account.
+    Enable { email: String },
+}
+
+pub async fn run(app: &App, cmd: UserCommand) -> anyhow::Result<()> {
+    match cmd {
+        UserCommand::Create {
+            email,
+            username,
+            password_stdin: _,
+            verified,
+        } => {
+            let email = App::parse_email(&email)?;
+            let username = username.as_deref().map(App::parse_username).transpose()?;
+            let mut password = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut password)
+                .context("cannot read the password from standard input")?;
+            let password = password.strip_suffix('\n').unwrap_or(&password);
+            let password = password.strip_suffix('\r').unwrap_or(password);
+            let user = app
+                .create_user(email, username, password, verified)
+                .await
+                .map_err(describe)?;
+            println!("created user {} <{}>", user.id, user.email);
+        }
+        UserCommand::List { json } => {
+            let mut after: Option<UserId> = None;
+            if !json {
+                println!(
+                    "{:<36}  {:<32}  {:<16}  {:<8}  {:<8}  created",
+                    "id", "email", "username", "verified", "disabled"
+                );
+            }
+            loop {
+                let page = app.store.list_users(after, 500).await?;
+                for u in &page {
+                    print_user(u, json);
+                }
+                match page.last() {
+                    Some(last) if page.len() == 500 => after = Some(last.id),
+                    _ => break,
+                }
+            }
+        }
+        UserCommand::Disable { email } => set_disabled(app, &email, true).await?,
+        UserCommand::Enable { email } => set_disabled(app, &email, false).await?,
+    }
+    Ok(())
+}
+
+async fn set_disabled(app: &App, email: &str, disabled: bool) -> anyhow::Result<()> {
+    let email = App::parse_email(email)?;
+    let Some(user) = app.store.user_by_email(email.key()).await? else {
+        bail!("no account with the address {email}");
+    };
+    app.store
+        .set_disabled(user.id, disabled, app.clock.now())
+        .await?;
+    let word = if disabled {
+        "disabled (all sessions ended)"
+    } else {
+        "enabled"
+    };
+    println!("{} {word}", user.email);
+    Ok(())
+}
+
+fn print_user(u: &User, json: bool) {
+    if json {
+        let line = serde_json::json!({
+            "id": u.id.to_string(),
+            "email": u.email.as_str(),
+            "username": u.username.as_ref().map(|n| n.as_str()),
+            "email_verified": u.email_verified,
+            "disabled": u.disabled,
+            "created_at": rfc3339(u.created_at),
+        });
+        println!("{line}");
+    } else {
+        println!(
+            "{:<36}  {:<32}  {:<16}  {:<8}  {:<8}  {}",
+            u.id.to_string(),
+            u.email.as_str(),
+            u.username.as_ref().map_or("-", |n| n.as_str()),
+            u.email_verified,
+            u.disabled,
+            rfc3339(u.created_at)
+        );
+    }
+}
+
+fn describe(e: latchkey_core::Error) -> anyhow::Error {
+    match e {
+        latchkey_core::Error::WeakPassword(rules) => anyhow::anyhow!(
+            "the password {}",
+            rules
+                .iter()
+                .map(|r| r.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        other => anyhow::anyhow!(other),
+    }
+}

@@ -1,0 +1,248 @@
+//! Configuration: defaults, then a TOML file, then `LATCHKEY_*` environment
+//! variables, then command-line flags. Unknown keys are refused, and every
+//! error names the key it is about.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use latchkey_core::password::PasswordPolicy;
+use latchkey_core::password_hash::HashParams;
+use latchkey_core::session::SessionPolicy;
+use serde::{Deserialize, Serialize};
+
+/// Environment variables and the configuration keys they set.
+const ENV_KEYS: &[(&str, &str)] = &[
+    ("LISTEN", "listen"),
+    ("DATA_DIR", "data_dir"),
+    ("DATABASE_URL", "database_url"),
+    ("PUBLIC_URL", "public_url"),
+    ("REQUIRE_VERIFIED_EMAIL", "require_verified_email"),
+    ("PASSWORD_MIN_LENGTH", "password.min_length"),
+    ("ARGON2_MEMORY_KIB", "argon2.memory_kib"),
+    ("ARGON2_ITERATIONS", "argon2.iterations"),
+    ("ARGON2_PARALLELISM", "argon2.parallelism"),
+    ("SESSION_IDLE_TIMEOUT_SECS", "session.idle_timeout_secs"),
+    (
+        "SESSION_ABSOLUTE_TIMEOUT_SECS",
+        "session.absolute_timeout_secs",
+    ),
+    ("TOKEN_ALGORITHM", "tokens.algorithm"),
+    ("TOKEN_AUDIENCE", "tokens.audience"),
+    ("TOKEN_ACCESS_TTL_SECS", "tokens.access_ttl_secs"),
+    ("HASH_POOL_THREADS", "hash_pool.threads"),
+    ("HASH_POOL_QUEUE", "hash_pool.queue"),
+];
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    /// Empty means SQLite inside the data directory.
+    pub database_url: String,
+    /// Empty means `http://<listen>`. Every link and the token issuer derive from it.
+    pub public_url: String,
+    pub require_verified_email: bool,
+    pub password: PasswordPolicy,
+    pub argon2: HashParams,
+    pub session: SessionPolicy,
+    pub tokens: TokenConfig,
+    pub hash_pool: HashPoolConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenConfig {
+    /// `EdDSA` (default), `ES256` or `RS256`.
+    pub algorithm: String,
+    pub audience: String,
+    pub access_ttl_secs: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HashPoolConfig {
+    /// Threads hashing passwords; 0 means one per core.
+    pub threads: usize,
+    /// Hash jobs allowed to wait; beyond it requests get 503. 0 means 8 per thread.
+    pub queue: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./latchkey-data"),
+            database_url: String::new(),
+            public_url: String::new(),
+            require_verified_email: true,
+            password: PasswordPolicy::default(),
+            argon2: HashParams::default(),
+            session: SessionPolicy::default(),
+            tokens: TokenConfig::default(),
+            hash_pool: HashPoolConfig::default(),
+        }
+    }
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        Self {
+            algorithm: "EdDSA".into(),
+            audience: "latchkey".into(),
+            access_ttl_secs: 15 * 60,
+        }
+    }
+}
+
+/// Values given on the command line; they win over everything else.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+fn invalid(key: &str, problem: impl std::fmt::Display) -> ConfigError {
+    ConfigError(format!("{key}: {problem}"))
+}
+
+impl Config {
+    /// Reads the layers and checks the result.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(invalid(
+                    "config",
+                    format!("no such file: {}", file.display()),
+                ));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment = figment.merge(Env::prefixed("LATCHKEY_").filter_map(|key| {
+            ENV_KEYS
+                .iter()
+                .find(|(env, _)| key.as_str().eq_ignore_ascii_case(env))
+                .map(|(_, path)| (*path).into())
+        }));
+        let mut config: Config = figment.extract().map_err(|e| {
+            let key = if e.path.is_empty() {
+                String::from("(top level)")
+            } else {
+                e.path.join(".")
+            };
+            invalid(&key, e.kind)
+        })?;
+        if let Some(v) = &overrides.listen {
+            config.listen.clone_from(v);
+        }
+        if let Some(v) = &overrides.data_dir {
+            config.data_dir.clone_from(v);
+        }
+        if let Some(v) = &overrides.database_url {
+            config.database_url.clone_from(v);
+        }
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&mut self) -> Result<(), ConfigError> {
+        let addr: SocketAddr = self.listen.parse().map_err(|_| {
+            invalid(
+                "listen",
+                format!("{:?} is not an address like 127.0.0.1:8080", self.listen),
+            )
+        })?;
+        if self.database_url.is_empty() {
+            self.database_url = latchkey_store::testing::sqlite_url(&self.data_dir);
+        } else if latchkey_store::Backend::from_url(&self.database_url).is_none() {
+            return Err(invalid(
+                "database_url",
+                "must start with sqlite: or postgres://",
+            ));
+        }
+        if self.public_url.is_empty() {
+            self.public_url = format!("http://{addr}");
+        }
+        let url = url::Url::parse(&self.public_url).map_err(|e| {
+            invalid(
+                "public_url",
+                format!("{:?} is not a URL: {e}", self.public_url),
+            )
+        })?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(invalid(
+                "public_url",
+                "must be an http:// or https:// URL with a host",
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(invalid("public_url", "must not have a query or fragment"));
+        }
+        self.public_url = self.public_url.trim_end_matches('/').to_owned();
+        if !(1..=1024).contains(&self.password.min_length) {
+            return Err(invalid("password.min_length", "must be between 1 and 1024"));
+        }
+        latchkey_core::password_hash::Hasher::new(self.argon2).map_err(|e| invalid("argon2", e))?;
+        let s = &self.session;
+        if s.idle_timeout_secs < 60 {
+            return Err(invalid("session.idle_timeout_secs", "must be at least 60"));
+        }
+        if s.absolute_timeout_secs < s.idle_timeout_secs {
+            return Err(invalid(
+                "session.absolute_timeout_secs",
+                "must not be shorter than session.idle_timeout_secs",
+            ));
+        }
+        if !matches!(self.tokens.algorithm.as_str(), "EdDSA" | "ES256" | "RS256") {
+            return Err(invalid(
+                "tokens.algorithm",
+                format!(
+                    "must be EdDSA, ES256 or RS256, not {:?}",
+                    self.tokens.algorithm
+                ),
+            ));
+        }
+        if !(60..=86_400).contains(&self.tokens.access_ttl_secs) {
+            return Err(invalid(
+                "tokens.access_ttl_secs",
+                "must be between 60 and 86400",
+            ));
+        }
+        if self.tokens.audience.is_empty() {
+            return Err(invalid("tokens.audience", "must not be empty"));
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen
+            .parse()
+            .map_err(|_| invalid("listen", "not an address"))
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
+    pub fn hash_threads(&self) -> usize {
+        match self.hash_pool.threads {
+            0 => std::thread::available_parallelism().map_or(2, usize::from),
+            n => n,
+        }
+    }
+
+    pub fn hash_queue(&self) -> usize {
+        match self.hash_pool.queue {
+            0 => self.hash_threads() * 8,
+            n => n,
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! Extractors: strict JSON bodies, the signed-in caller, the client's details.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use latchkey_core::Error;
+use latchkey_core::session::bound_user_agent;
+use serde::de::DeserializeOwned;
+
+use super::cookie;
+use super::error::ApiError;
+use crate::service::{App, ClientInfo, Principal};
+
+pub type AppState = Arc<App>;
+
+/// A JSON body: `application/json` only, at most 64 KiB, every field of the
+/// declared type (a string is a string, never an array or an object), no
+/// duplicate or unknown keys.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| {
+                let mime = mime.trim();
+                mime.eq_ignore_ascii_case("application/json")
+            });
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest("the body could not be read".into())
+            }
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(ApiJson)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))
+    }
+}
+
+/// The caller: a bearer access token, else the session cookie.
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+            let token = value
+                .to_str()
+                .ok()
+                .and_then(|v| {
+                    v.strip_prefix("Bearer ")
+                        .or_else(|| v.strip_prefix("bearer "))
+                })
+                .ok_or(Error::Unauthenticated)?;
+            return Ok(app.authenticate_bearer(token.trim()).await?);
+        }
+        if let Some(token) = cookie::read(&parts.headers, app.config.is_https()) {
+            return Ok(app.authenticate_cookie(&token).await?);
+        }
+        Err(Error::Unauthenticated.into())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string());
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(bound_user_agent);
+        Ok(ClientInfo { ip, user_agent })
+    }
+}

@@ -1,0 +1,74 @@
+//! The HTTP surface: one router, assembled from one module per capability.
+
+mod account;
+mod auth;
+mod cookie;
+mod dto;
+pub mod error;
+mod extract;
+mod middleware;
+mod ops;
+
+use std::sync::Arc;
+
+pub use axum::Json;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+use self::error::ApiError;
+pub use self::extract::AppState;
+use crate::service::App;
+
+/// Request bodies larger than this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Latchkey", description = "Self-hosted identity: sign-up, login, sessions and tokens."),
+    paths(
+        auth::signup, auth::login, auth::refresh, auth::logout,
+        account::me, account::sessions, account::end_session, account::change_password,
+        ops::health, ops::ready, ops::metrics, ops::jwks, ops::openapi,
+    ),
+    modifiers(&SecuritySchemes),
+    tags((name = "auth"), (name = "account"), (name = "operations"))
+)]
+pub struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("latchkey_session"))),
+        );
+    }
+}
+
+/// The whole application as a router.
+pub fn router(app: Arc<App>) -> Router {
+    let _ = crate::metrics::handle();
+    Router::new()
+        .merge(auth::router())
+        .merge(account::router())
+        .merge(ops::router())
+        .fallback(|| async { ApiError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(middleware::security_headers))
+        .layer(axum::middleware::from_fn(middleware::observe))
+        .with_state(app)
+}

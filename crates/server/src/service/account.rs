@@ -1,0 +1,152 @@
+//! Who is calling, and what a signed-in user can do to their own account.
+
+use latchkey_core::password_hash::Verdict;
+use latchkey_core::session::Session;
+use latchkey_core::token::TokenHash;
+use latchkey_core::{Error, Password, SessionId};
+use latchkey_store::EndReason;
+use tracing::instrument;
+
+use super::{App, Principal};
+use crate::keys::VerifyError;
+
+/// Cookie sessions record activity at most this often, so reads stay reads.
+const TOUCH_EVERY_SECS: i64 = 60;
+
+impl App {
+    /// The caller behind a bearer access token. The token must verify and its
+    /// session must still be open: logging out revokes access at once.
+    pub async fn authenticate_bearer(&self, token: &str) -> Result<Principal, Error> {
+        let now = self.clock.now();
+        let claims = match self.keys.verify(token, now) {
+            Err(VerifyError::UnknownKey) => {
+                // Another node may have rotated keys since we loaded them.
+                self.keys.reload(now).await?;
+                self.keys.verify(token, now)
+            }
+            other => other,
+        }
+        .map_err(|_| Error::Unauthenticated)?;
+        let sid = SessionId::parse(&claims.sid).ok_or(Error::Unauthenticated)?;
+        let (session, user) = self
+            .store
+            .session_with_user(sid)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        if user.id.to_string() != claims.sub
+            || user.disabled
+            || !session.is_active(now, &self.config.session)
+        {
+            return Err(Error::Unauthenticated);
+        }
+        Ok(Principal { user, session })
+    }
+
+    /// The caller behind a session cookie; keeps the session alive.
+    pub async fn authenticate_cookie(&self, token: &str) -> Result<Principal, Error> {
+        let hash = TokenHash::of_presented(token).ok_or(Error::Unauthenticated)?;
+        let (mut session, user) = self
+            .store
+            .session_by_token(&hash)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        let now = self.clock.now();
+        if user.disabled || !session.is_active(now, &self.config.session) {
+            return Err(Error::Unauthenticated);
+        }
+        if now - session.last_seen_at >= TOUCH_EVERY_SECS {
+            self.store.touch_session(session.id, now).await?;
+            session.last_seen_at = now;
+        }
+        Ok(Principal { user, session })
+    }
+
+    /// The caller's sessions that are still usable, newest first.
+    pub async fn sessions(&self, principal: &Principal) -> Result<Vec<Session>, Error> {
+        let now = self.clock.now();
+        let open = self.store.open_sessions(principal.user.id).await?;
+        Ok(open
+            .into_iter()
+            .filter(|s| s.is_active(now, &self.config.session))
+            .collect())
+    }
+
+    /// Ends one of the caller's own sessions.
+    pub async fn end_session(&self, principal: &Principal, id: &str) -> Result<(), Error> {
+        let id = SessionId::parse(id).ok_or(Error::NotFound)?;
+        let ended = self
+            .store
+            .end_session(principal.user.id, id, self.clock.now(), EndReason::Revoked)
+            .await?;
+        if ended { Ok(()) } else { Err(Error::NotFound) }
+    }
+
+    /// Changes the password after checking the current one; every other
+    /// session of the user ends.
+    #[instrument(skip_all)]
+    pub async fn change_password(
+        &self,
+        principal: &Principal,
+        current: &str,
+        new: &str,
+    ) -> Result<(), Error> {
+        let new = self.acceptable_password(new)?;
+        let current = Password::parse_attempt(current).ok_or(Error::CurrentPasswordWrong)?;
+        let stored = principal.user.password_hash.clone();
+        let hasher = self.hasher.clone();
+        let hash = self
+            .pool
+            .run(move || match hasher.verify(&current, Some(&stored)) {
+                Verdict::Match { .. } => hasher.hash(&new).map(Some),
+                Verdict::Mismatch => Ok(None),
+            })
+            .await?
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .ok_or(Error::CurrentPasswordWrong)?;
+        self.store
+            .change_password(
+                principal.user.id,
+                &hash,
+                Some(principal.session.id),
+                self.clock.now(),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+impl App {
+    /// An account made by an administrator: unlike sign-up, a taken address
+    /// is an error the administrator sees.
+    pub async fn create_user(
+        &self,
+        email: latchkey_core::Email,
+        username: Option<latchkey_core::Username>,
+        password: &str,
+        verified: bool,
+    ) -> Result<latchkey_core::User, Error> {
+        let password = self.acceptable_password(password)?;
+        let hasher = self.hasher.clone();
+        let hash = self
+            .pool
+            .run(move || hasher.hash(&password))
+            .await?
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let new = latchkey_core::NewUser {
+            email,
+            username,
+            password_hash: hash,
+            email_verified: verified,
+            custom_claims: serde_json::Map::new(),
+        };
+        self.store
+            .create_user(new, self.clock.now())
+            .await
+            .map_err(|e| match e {
+                latchkey_store::StoreError::Conflict(latchkey_store::Conflict::Email) => {
+                    Error::invalid("email", "an account with this address already exists")
+                }
+                other => other.into(),
+            })
+    }
+}

@@ -1,0 +1,120 @@
+//! The application services: each public method is one thing a user can do.
+//! They parse nothing from HTTP and know nothing of it; handlers call them.
+
+mod account;
+mod auth;
+
+use std::os::unix::fs::DirBuilderExt;
+use std::sync::Arc;
+
+use latchkey_core::password_hash::Hasher;
+use latchkey_core::session::Session;
+use latchkey_core::token::SecretToken;
+use latchkey_core::{Clock, Email, Error, User, Username};
+use latchkey_store::Store;
+
+use crate::config::Config;
+use crate::hash_pool::HashPool;
+use crate::keys::{KeyRing, MasterKey, parse_alg};
+
+pub use auth::LoginId;
+
+/// Everything a request handler may need, built once at start-up.
+#[derive(Debug)]
+pub struct App {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub hasher: Arc<Hasher>,
+    pub pool: HashPool,
+    pub keys: KeyRing,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// What the client told us about itself, bounded.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A signed-in caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: User,
+    pub session: Session,
+}
+
+/// Tokens handed out at login or refresh.
+#[derive(Debug)]
+pub struct Issued {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub refresh_token: SecretToken,
+    /// Only at login: the new session cookie.
+    pub cookie_token: Option<SecretToken>,
+    pub session: Session,
+    pub user: User,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot create the data directory {0}: {1}")]
+    DataDir(String, std::io::Error),
+    #[error("cannot open the database: {0}")]
+    Store(#[from] latchkey_store::StoreError),
+    #[error(transparent)]
+    MasterKey(#[from] crate::keys::master::MasterKeyError),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl App {
+    /// Creates the data directory, opens and migrates the store, loads the
+    /// master key and the signing keys (creating them on first start).
+    pub async fn start(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        master_key_env: Option<&str>,
+    ) -> Result<Self, StartError> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&config.data_dir)
+            .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
+        let store = latchkey_store::migrate(&config.database_url).await?;
+        let master = MasterKey::load_or_create(&config.data_dir, master_key_env)?;
+        let alg = parse_alg(&config.tokens.algorithm)
+            .ok_or_else(|| StartError::Other("tokens.algorithm is not supported".into()))?;
+        let keys = KeyRing::open(
+            store.clone(),
+            master,
+            alg,
+            config.public_url.clone(),
+            config.tokens.audience.clone(),
+            config.tokens.access_ttl_secs,
+            clock.now(),
+        )
+        .await
+        .map_err(|e| StartError::Other(e.to_string()))?;
+        let hasher = Hasher::new(config.argon2).map_err(|e| StartError::Other(e.to_string()))?;
+        let pool = HashPool::new(config.hash_threads(), config.hash_queue())
+            .map_err(|e| StartError::Other(format!("cannot start the hash pool: {e}")))?;
+        Ok(Self {
+            config,
+            store,
+            hasher: Arc::new(hasher),
+            pool,
+            keys,
+            clock,
+        })
+    }
+
+    /// Parses an email given in a request, naming the field on failure.
+    pub fn parse_email(raw: &str) -> Result<Email, Error> {
+        Email::parse(raw).map_err(|e| Error::invalid("email", e.to_string()))
+    }
+
+    pub fn parse_username(raw: &str) -> Result<Username, Error> {
+        Username::parse(raw).map_err(|e| Error::invalid("username", e.to_string()))
+    }
+}
