@@ -43,21 +43,23 @@ impl HashPool {
         let job: Job = Box::new(move || {
             let _ = tx.send(f());
         });
-        match self.jobs.try_send(job) {
-            Ok(()) => {
-                let depth = self.waiting.fetch_add(1, Ordering::SeqCst) + 1;
-                metrics::gauge!(QUEUE_DEPTH_METRIC).set(depth as f64);
-            }
-            Err(TrySendError::Full(_)) => {
-                metrics::counter!("latchkey_hash_pool_rejected_total").increment(1);
-                return Err(Error::Overloaded {
-                    retry_after_secs: 1,
-                });
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                return Err(Error::Internal("the hash pool has stopped".into()));
-            }
+        // Counted before sending: a worker may take the job at once.
+        let depth = self.waiting.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Err(refused) = self.jobs.try_send(job) {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(match refused {
+                TrySendError::Full(_) => {
+                    metrics::counter!("latchkey_hash_pool_rejected_total").increment(1);
+                    Error::Overloaded {
+                        retry_after_secs: 1,
+                    }
+                }
+                TrySendError::Disconnected(_) => {
+                    Error::Internal("the hash pool has stopped".into())
+                }
+            });
         }
+        metrics::gauge!(QUEUE_DEPTH_METRIC).set(depth as f64);
         rx.await
             .map_err(|_| Error::Internal("a hash job was dropped".into()))
     }
