@@ -149,11 +149,12 @@ impl Config {
         if let Some(v) = &overrides.database_url {
             config.database_url.clone_from(v);
         }
-        config.check()?;
+        config.validate()?;
         Ok(config)
     }
 
-    fn check(&mut self) -> Result<(), ConfigError> {
+    /// Checks every value and fills in the ones derived from others.
+    pub fn validate(&mut self) -> Result<(), ConfigError> {
         let addr: SocketAddr = self.listen.parse().map_err(|_| {
             invalid(
                 "listen",

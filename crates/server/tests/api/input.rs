@@ -1,0 +1,167 @@
+//! Bad input gets a clear problem and changes nothing; no input gives a 500.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{Backend, PASSWORD, TestApp, problem};
+
+async fn malformed_bodies_are_refused_with_problems(backend: Backend) {
+    let Some(t) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let raw = |body: &'static str, ctype: Option<&'static str>| {
+        let mut req = t.client.post(t.url("/api/v1/signup")).body(body);
+        if let Some(c) = ctype {
+            req = req.header("content-type", c);
+        }
+        req.send()
+    };
+    let json_ct = Some("application/json");
+    for body in [
+        "{",
+        "null",
+        "[]",
+        "\"text\"",
+        r#"{"email": ["a@example.com", "b@example.com"], "password": "correct horse battery"}"#,
+        r#"{"email": {"address": "a@example.com"}, "password": "correct horse battery"}"#,
+        r#"{"email": 12, "password": "correct horse battery"}"#,
+        r#"{"email": "a@example.com", "email": "b@example.com", "password": "correct horse battery"}"#,
+        r#"{"email": "a@example.com", "password": "correct horse battery", "admin": true}"#,
+        r#"{"email": "a@example.com"}"#,
+    ] {
+        let r = raw(body, json_ct).await.unwrap();
+        problem(r, StatusCode::BAD_REQUEST, "malformed-request").await;
+    }
+    for ctype in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        let body = r#"{"email": "a@example.com", "password": "correct horse battery"}"#;
+        let r = raw(body, ctype).await.unwrap();
+        problem(
+            r,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+        )
+        .await;
+    }
+    let huge = format!(
+        r#"{{"email": "a@example.com", "password": "{}"}}"#,
+        "x".repeat(70 * 1024)
+    );
+    let r = t
+        .client
+        .post(t.url("/api/v1/signup"))
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large").await;
+    // None of that created an account.
+    assert!(t.app.store.list_users(None, 10).await.unwrap().is_empty());
+}
+
+async fn login_refuses_arrays_and_ambiguous_identifiers(backend: Backend) {
+    let Some(t) = TestApp::spawn(backend).await else {
+        return;
+    };
+    t.user("victim@example.com").await;
+    let r = t
+        .post(
+            "/api/v1/login",
+            json!({"email": ["victim@example.com", "attacker@example.com"], "password": PASSWORD}),
+        )
+        .await;
+    problem(r, StatusCode::BAD_REQUEST, "malformed-request").await;
+    let r = t
+        .post(
+            "/api/v1/login",
+            json!({"email": "victim@example.com", "username": "victim", "password": PASSWORD}),
+        )
+        .await;
+    problem(r, StatusCode::BAD_REQUEST, "invalid-request").await;
+    let r = t.post("/api/v1/login", json!({"password": PASSWORD})).await;
+    problem(r, StatusCode::BAD_REQUEST, "invalid-request").await;
+    let r = t
+        .post(
+            "/api/v1/login",
+            json!({"email": "victim@example.com", "password": "x".repeat(5000)}),
+        )
+        .await;
+    problem(r, StatusCode::UNAUTHORIZED, "invalid-credentials").await;
+}
+
+async fn unknown_routes_and_methods_are_problems_too(backend: Backend) {
+    let Some(t) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let r = t
+        .client
+        .get(t.url("/api/v1/nothing-here"))
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::NOT_FOUND, "not-found").await;
+    let r = t.client.get(t.url("/api/v1/login")).send().await.unwrap();
+    problem(r, StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed").await;
+    let r = t
+        .client
+        .delete(t.url("/api/v1/sessions/{id}"))
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+    let r = t
+        .client
+        .get(t.url("/api/v1/me"))
+        .header("authorization", "Basic dXNlcjpwYXNz")
+        .send()
+        .await
+        .unwrap();
+    problem(r, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+}
+
+async fn emails_match_by_case_and_normalisation_but_not_by_lookalikes(backend: Backend) {
+    let Some(t) = TestApp::spawn(backend).await else {
+        return;
+    };
+    t.user("imran@example.com").await;
+    for same in [
+        "IMRAN@EXAMPLE.COM",
+        "  imran@example.com ",
+        "ｉｍｒａｎ@example.com",
+    ] {
+        let r = t
+            .post(
+                "/api/v1/login",
+                json!({"email": same, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "{same}");
+    }
+    let r = t
+        .post(
+            "/api/v1/login",
+            json!({"email": "ımran@example.com", "password": PASSWORD}),
+        )
+        .await;
+    problem(r, StatusCode::UNAUTHORIZED, "invalid-credentials").await;
+    // The dotless address is a separate account that can be created.
+    let r = t
+        .post(
+            "/api/v1/signup",
+            json!({"email": "ımran@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(t.app.store.list_users(None, 10).await.unwrap().len(), 2);
+}
+
+crate::on_both_backends!(
+    malformed_bodies_are_refused_with_problems,
+    login_refuses_arrays_and_ambiguous_identifiers,
+    unknown_routes_and_methods_are_problems_too,
+    emails_match_by_case_and_normalisation_but_not_by_lookalikes,
+);
