@@ -37,13 +37,15 @@ impl Drop for TestApp {
 
 /// A config for a test server; `tweak` adjusts it before start.
 pub async fn config_for(backend: Backend, dir: &std::path::Path) -> Option<Config> {
-    let mut config = Config::default();
-    config.data_dir = dir.to_path_buf();
-    config.database_url = match backend {
+    let database_url = match backend {
         Backend::Sqlite => latchkey_store::testing::sqlite_url(dir),
         Backend::Postgres => latchkey_store::testing::fresh_postgres_url().await?,
     };
-    Some(config)
+    Some(Config {
+        data_dir: dir.to_path_buf(),
+        database_url,
+        ..Config::default()
+    })
 }
 
 impl TestApp {
