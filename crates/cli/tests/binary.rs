@@ -1,0 +1,364 @@
+//! The `latchkey` binary, driven from outside as an operator would.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_latchkey");
+
+fn latchkey(cwd: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(cwd)
+        .env_remove("LATCHKEY_DATABASE_URL")
+        .env_remove("LATCHKEY_DATA_DIR")
+        .env_remove("LATCHKEY_CONFIG")
+        .env_remove("LATCHKEY_LISTEN")
+        .env("LATCHKEY_LOG", "warn");
+    cmd
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    /// Starts `latchkey serve` on a free port and waits for its first line.
+    fn start(cwd: &Path, args: &[&str]) -> Self {
+        let mut child = latchkey(cwd)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {line:?}"))
+            .to_owned();
+        Self { child, base }
+    }
+
+    fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run(cmd: &mut Command) -> (bool, String, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_nothing_set_creates_its_data_and_stops_cleanly_on_sigterm() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &[]);
+    let data = dir.path().join("latchkey-data");
+    assert!(data.join("latchkey.db").is_file());
+    let mode = std::fs::metadata(data.join("master.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let client = reqwest::Client::new();
+    let health: Value = client
+        .get(format!("{}/health", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health, json!({"status": "healthy"}));
+    // A request in flight when SIGTERM arrives still gets its answer.
+    let in_flight = tokio::spawn(
+        client
+            .post(format!("{}/api/v1/signup", server.base))
+            .json(&json!({"email": "late@example.com", "password": "correct horse battery"}))
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    server.signal("-TERM");
+    let answer = in_flight.await.unwrap().unwrap();
+    assert_eq!(answer.status(), 202);
+    let status = server.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn invalid_configuration_stops_start_up_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _, err) = run(latchkey(dir.path())
+        .arg("serve")
+        .env("LATCHKEY_TOKEN_ALGORITHM", "HS256"));
+    assert!(!ok);
+    assert!(err.contains("tokens.algorithm"), "{err}");
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "listen = \"127.0.0.1:0\"\nsurprise = 1\n",
+    )
+    .unwrap();
+    let (ok, _, err) = run(latchkey(dir.path()).args(["--config", "bad.toml", "serve"]));
+    assert!(!ok);
+    assert!(err.contains("surprise"), "{err}");
+    std::fs::write(
+        dir.path().join("types.toml"),
+        "[session]\nidle_timeout_secs = \"soon\"\n",
+    )
+    .unwrap();
+    let (ok, _, err) = run(latchkey(dir.path()).args(["--config", "types.toml", "serve"]));
+    assert!(!ok);
+    assert!(err.contains("session.idle_timeout_secs"), "{err}");
+    let (ok, _, err) = run(latchkey(dir.path()).args(["serve", "--listen", "nowhere"]));
+    assert!(!ok);
+    assert!(err.contains("listen"), "{err}");
+    let (ok, _, err) = run(latchkey(dir.path()).args(["serve", "--database-url", "mysql://x"]));
+    assert!(!ok);
+    assert!(err.contains("database_url"), "{err}");
+    assert!(
+        !dir.path().join("latchkey-data").exists(),
+        "nothing is created on bad config"
+    );
+}
+
+#[test]
+fn user_keys_and_migrate_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = ["--data-dir", "state"];
+    let (ok, out, _) = run(latchkey(dir.path()).args(data).arg("migrate"));
+    assert!(ok, "{out}");
+    let create = |email: &str, password: &str, extra: &[&str]| {
+        let mut child = latchkey(dir.path())
+            .args(data)
+            .args(["user", "create", "--email", email, "--password-stdin"])
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert!(
+        create(
+            "ops@example.com",
+            "correct horse battery",
+            &["--verified", "--username", "ops"]
+        )
+        .0
+    );
+    let (ok, err) = create("weak@example.com", "short", &[]);
+    assert!(!ok && err.contains("at least 8 characters"), "{err}");
+    let (ok, err) = create("OPS@example.com", "correct horse battery", &[]);
+    assert!(!ok && err.contains("already exists"), "{err}");
+    let (ok, out, _) = run(latchkey(dir.path())
+        .args(data)
+        .args(["user", "list", "--json"]));
+    assert!(ok);
+    let users: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0]["email"], "ops@example.com");
+    assert_eq!(users[0]["username"], "ops");
+    assert_eq!(users[0]["email_verified"], true);
+    let (ok, _, _) =
+        run(latchkey(dir.path())
+            .args(data)
+            .args(["user", "disable", "ops@example.com"]));
+    assert!(ok);
+    let (_, out, _) = run(latchkey(dir.path())
+        .args(data)
+        .args(["user", "list", "--json"]));
+    assert!(out.contains(r#""disabled":true"#), "{out}");
+    let (ok, _, _) =
+        run(latchkey(dir.path())
+            .args(data)
+            .args(["user", "enable", "ops@example.com"]));
+    assert!(ok);
+    let (ok, _, err) =
+        run(latchkey(dir.path())
+            .args(data)
+            .args(["user", "disable", "nobody@example.com"]));
+    assert!(!ok && err.contains("no account"), "{err}");
+    let (ok, out, _) = run(latchkey(dir.path()).args(data).args(["keys", "rotate"]));
+    assert!(ok && out.contains("new signing key"), "{out}");
+}
+
+/// Fires 50 concurrent sign-ups, kills the server with SIGKILL while they
+/// are in flight, restarts it, and checks every acknowledged account exists.
+async fn acknowledged_signups_survive_kill_9(database_url: Option<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let url_args: Vec<String> = database_url
+        .iter()
+        .flat_map(|u| ["--database-url".to_owned(), u.clone()])
+        .collect();
+    let url_refs: Vec<&str> = url_args.iter().map(String::as_str).collect();
+    let server = Server::start(dir.path(), &url_refs);
+    let client = reqwest::Client::new();
+    let calls = (0..50).map(|i| {
+        let client = client.clone();
+        let url = format!("{}/api/v1/signup", server.base);
+        async move {
+            let email = format!("crash{i}@example.com");
+            let r = client
+                .post(url)
+                .json(&json!({"email": email, "password": "correct horse battery"}))
+                .send()
+                .await;
+            (email, r.map(|r| r.status().as_u16()).ok())
+        }
+    });
+    let killer = async {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        server.signal("-KILL");
+    };
+    let (results, ()) = tokio::join!(futures::future::join_all(calls), killer);
+    drop(server);
+    let acknowledged: Vec<_> = results
+        .iter()
+        .filter(|(_, status)| *status == Some(202))
+        .map(|(e, _)| e.clone())
+        .collect();
+    assert!(
+        !acknowledged.is_empty(),
+        "no sign-up finished before the kill"
+    );
+    let (ok, out, err) = run(latchkey(dir.path())
+        .args(&url_refs)
+        .args(["user", "list", "--json"]));
+    assert!(ok, "{err}");
+    for email in &acknowledged {
+        assert!(
+            out.contains(&format!("\"{email}\"")),
+            "{email} was acknowledged and then lost"
+        );
+    }
+    eprintln!(
+        "{} of 50 sign-ups were acknowledged before SIGKILL; all of them survived",
+        acknowledged.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_acknowledged_signups_survive_kill_9() {
+    acknowledged_signups_survive_kill_9(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_acknowledged_signups_survive_kill_9() {
+    let Some(url) = latchkey_store::testing::fresh_postgres_url().await else {
+        return;
+    };
+    acknowledged_signups_survive_kill_9(Some(url)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_password_or_token_reaches_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+    let mut child = latchkey(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .env("LATCHKEY_LOG", "debug")
+        .env("LATCHKEY_REQUIRE_VERIFIED_EMAIL", "false")
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_owned();
+    let password = "Sup3r-Secret-Passphrase";
+    let client = reqwest::Client::new();
+    let post = |path: &str, body: Value| client.post(format!("{base}{path}")).json(&body).send();
+    post(
+        "/api/v1/signup",
+        json!({"email": "log@example.com", "password": password}),
+    )
+    .await
+    .unwrap();
+    let login: Value = post(
+        "/api/v1/login",
+        json!({"email": "log@example.com", "password": password}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let refresh = login["refresh_token"].as_str().unwrap().to_owned();
+    let access = login["access_token"].as_str().unwrap().to_owned();
+    post("/api/v1/token/refresh", json!({"refresh_token": refresh}))
+        .await
+        .unwrap();
+    post("/api/v1/token/refresh", json!({"refresh_token": refresh}))
+        .await
+        .unwrap();
+    client
+        .get(format!("{base}/api/v1/me"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    post(
+        "/api/v1/login",
+        json!({"email": "log@example.com", "password": "wrong-guess-123"}),
+    )
+    .await
+    .unwrap();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    child.wait().unwrap();
+    let text = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    assert!(
+        text.contains("/api/v1/login"),
+        "the log should show requests: {text}"
+    );
+    for secret in [
+        password,
+        "wrong-guess-123",
+        &refresh,
+        &access,
+        &access[access.len() - 20..],
+    ] {
+        assert!(!text.contains(secret), "a secret reached the log");
+    }
+}
