@@ -85,6 +85,11 @@ async fn serve_with_nothing_set_creates_its_data_and_stops_cleanly_on_sigterm() 
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
+    let mode = std::fs::metadata(data.join("latchkey.db"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the database holds password hashes");
     let client = reqwest::Client::new();
     let health: Value = client
         .get(format!("{}/health", server.base))

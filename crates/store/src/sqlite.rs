@@ -1,6 +1,7 @@
 //! The embedded backend: SQLite in WAL mode with full fsync on commit, so an
 //! acknowledged write survives `kill -9` and power loss alike.
 
+use std::os::unix::fs::PermissionsExt;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use async_trait::async_trait;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::{Backend, Result, Store};
+use crate::{Backend, Result, Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -23,11 +24,18 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        let file = options.get_filename().to_path_buf();
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
+        // The file holds password hashes: owner only. SQLite gives the WAL
+        // and shared-memory files the same mode.
+        if file.is_file() {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+        }
         Ok(Self { pool })
     }
 }

@@ -6,6 +6,7 @@ mod generate;
 pub mod master;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use jsonwebtoken::jwk::Jwk;
@@ -22,6 +23,9 @@ pub use master::MasterKey;
 const LEEWAY_SECS: i64 = 30;
 /// Longest accepted token, well above any we issue.
 const MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// An unknown `kid` may prompt a reload at most this often, so tokens with
+/// made-up key ids cannot turn into a database query each.
+const RELOAD_ON_DEMAND_EVERY_SECS: i64 = 10;
 
 struct SigningKey {
     kid: String,
@@ -49,6 +53,7 @@ pub struct KeyRing {
     audience: String,
     access_ttl_secs: i64,
     loaded: RwLock<Arc<Loaded>>,
+    last_reload: AtomicI64,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -86,6 +91,7 @@ impl KeyRing {
             audience,
             access_ttl_secs,
             loaded: RwLock::new(Arc::default()),
+            last_reload: AtomicI64::new(i64::MIN),
         };
         ring.reload(now).await?;
         if ring.current().signing.is_none() {
@@ -118,8 +124,20 @@ impl KeyRing {
         Ok(generated.kid)
     }
 
+    /// Reloads for a token signed by a key we do not know, unless that was
+    /// done moments ago. Returns whether it reloaded.
+    pub async fn reload_for_unknown_key(&self, now: UnixTime) -> Result<bool, Error> {
+        let last = self.last_reload.load(Ordering::SeqCst);
+        if now.saturating_sub(last) < RELOAD_ON_DEMAND_EVERY_SECS {
+            return Ok(false);
+        }
+        self.reload(now).await?;
+        Ok(true)
+    }
+
     /// Re-reads the keys from the store (another node may have rotated).
     pub async fn reload(&self, now: UnixTime) -> Result<(), Error> {
+        self.last_reload.store(now, Ordering::SeqCst);
         let stored = self.store.signing_keys().await?;
         let grace = self.access_ttl_secs + 2 * LEEWAY_SECS;
         let mut loaded = Loaded::default();

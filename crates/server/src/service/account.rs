@@ -19,9 +19,8 @@ impl App {
     pub async fn authenticate_bearer(&self, token: &str) -> Result<Principal, Error> {
         let now = self.clock.now();
         let claims = match self.keys.verify(token, now) {
-            Err(VerifyError::UnknownKey) => {
-                // Another node may have rotated keys since we loaded them.
-                self.keys.reload(now).await?;
+            // Another node may have rotated keys since we loaded them.
+            Err(VerifyError::UnknownKey) if self.keys.reload_for_unknown_key(now).await? => {
                 self.keys.verify(token, now)
             }
             other => other,
