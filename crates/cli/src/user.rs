@@ -56,7 +56,7 @@ pub async fn run(app: &App, cmd: UserCommand) -> anyhow::Result<()> {
                 .create_user(email, username, password, verified)
                 .await
                 .map_err(describe)?;
-            println!("created user {} <{}>", user.id, user.email);
+            println!("created user {} <{}>", user.id, email_of(&user));
         }
         UserCommand::List { json } => {
             let mut after: Option<UserId> = None;
@@ -96,7 +96,7 @@ async fn set_disabled(app: &App, email: &str, disabled: bool) -> anyhow::Result<
     } else {
         "enabled"
     };
-    println!("{} {word}", user.email);
+    println!("{} {word}", email_of(&user));
     Ok(())
 }
 
@@ -104,7 +104,7 @@ fn print_user(u: &User, json: bool) {
     if json {
         let line = serde_json::json!({
             "id": u.id.to_string(),
-            "email": u.email.as_str(),
+            "email": u.email_str(),
             "username": u.username.as_ref().map(|n| n.as_str()),
             "email_verified": u.email_verified,
             "disabled": u.disabled,
@@ -115,7 +115,7 @@ fn print_user(u: &User, json: bool) {
         println!(
             "{:<36}  {:<32}  {:<16}  {:<8}  {:<8}  {}",
             u.id.to_string(),
-            u.email.as_str(),
+            email_of(u),
             u.username.as_ref().map_or("-", |n| n.as_str()),
             u.email_verified,
             u.disabled,
@@ -136,4 +136,8 @@ fn describe(e: latchkey_core::Error) -> anyhow::Error {
         ),
         other => anyhow::anyhow!(other),
     }
+}
+
+fn email_of(u: &User) -> &str {
+    u.email_str().unwrap_or("-")
 }

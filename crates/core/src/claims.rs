@@ -41,7 +41,8 @@ pub struct AccessClaims {
     pub nbf: UnixTime,
     pub jti: String,
     pub sid: String,
-    pub email: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
     pub email_verified: bool,
     #[serde(flatten)]
     pub custom: Map<String, Value>,
@@ -71,7 +72,7 @@ impl AccessClaims {
             nbf: now,
             jti: uuid::Uuid::new_v4().to_string(),
             sid: session.to_string(),
-            email: user.email.as_str().to_owned(),
+            email: user.email_str().map(str::to_owned),
             email_verified: user.email_verified,
             custom,
         }

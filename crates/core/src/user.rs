@@ -7,7 +7,8 @@ use crate::{Email, UnixTime, UserId, Username};
 #[derive(Debug, Clone)]
 pub struct User {
     pub id: UserId,
-    pub email: Email,
+    /// At least one of email and username is set.
+    pub email: Option<Email>,
     pub username: Option<Username>,
     /// PHC string (argon2id, or an imported legacy format).
     pub password_hash: String,
@@ -22,9 +23,22 @@ pub struct User {
 /// What an account creation needs; the store fills in the rest.
 #[derive(Debug, Clone)]
 pub struct NewUser {
-    pub email: Email,
+    pub email: Option<Email>,
     pub username: Option<Username>,
     pub password_hash: String,
     pub email_verified: bool,
     pub custom_claims: Map<String, Value>,
+}
+
+impl User {
+    /// The address mail goes to, if the account has one.
+    pub fn email_str(&self) -> Option<&str> {
+        self.email.as_ref().map(Email::as_str)
+    }
+
+    /// Whether the account may log in before verifying its address: only
+    /// an address can be unverified, so accounts without one never wait.
+    pub fn awaits_verification(&self) -> bool {
+        self.email.is_some() && !self.email_verified
+    }
 }

@@ -8,7 +8,7 @@ use crate::{StoreError, StoredKey};
 #[derive(sqlx::FromRow)]
 pub(crate) struct UserRow {
     id: String,
-    email: String,
+    email: Option<String>,
     username: Option<String>,
     password_hash: String,
     email_verified: bool,
@@ -27,7 +27,7 @@ impl TryFrom<UserRow> for User {
             .map_err(|_| corrupt("users.custom_claims", &r.id))?;
         Ok(User {
             id,
-            email: Email::from_stored(r.email),
+            email: r.email.map(Email::from_stored),
             username: r.username.map(Username::from_stored),
             password_hash: r.password_hash,
             email_verified: r.email_verified,

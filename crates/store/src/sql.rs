@@ -40,8 +40,8 @@ macro_rules! impl_sql_store {
                      VALUES ($1, $2, $3, $4, $5, $6, $7, FALSE, $8, $9, $9)",
                 )
                 .bind(id.to_string())
-                .bind(new.email.as_str())
-                .bind(new.email.key())
+                .bind(new.email.as_ref().map(|e| e.as_str()))
+                .bind(new.email.as_ref().map(|e| e.key()))
                 .bind(new.username.as_ref().map(|u| u.as_str()))
                 .bind(new.username.as_ref().map(|u| u.key()))
                 .bind(&new.password_hash)

@@ -51,7 +51,7 @@ pub struct StatusBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserBody {
     pub id: String,
-    pub email: String,
+    pub email: Option<String>,
     pub username: Option<String>,
     pub email_verified: bool,
     #[schema(value_type = Object)]
@@ -64,7 +64,7 @@ impl From<&User> for UserBody {
     fn from(u: &User) -> Self {
         Self {
             id: u.id.to_string(),
-            email: u.email.as_str().to_owned(),
+            email: u.email_str().map(str::to_owned),
             username: u.username.as_ref().map(|n| n.as_str().to_owned()),
             email_verified: u.email_verified,
             custom_claims: u.custom_claims.clone(),

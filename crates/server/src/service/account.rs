@@ -132,7 +132,7 @@ impl App {
             .await?
             .map_err(|e| Error::Internal(e.to_string()))?;
         let new = latchkey_core::NewUser {
-            email,
+            email: Some(email),
             username,
             password_hash: hash,
             email_verified: verified,

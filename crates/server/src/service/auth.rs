@@ -37,7 +37,7 @@ impl App {
             .await?
             .map_err(|e| Error::Internal(e.to_string()))?;
         let new = NewUser {
-            email,
+            email: Some(email),
             username,
             password_hash: hash,
             email_verified: false,
@@ -106,7 +106,7 @@ impl App {
         if needs_rehash {
             self.rehash_later(&user, password);
         }
-        if self.config.require_verified_email && !user.email_verified {
+        if self.config.require_verified_email && user.awaits_verification() {
             return Err(Error::EmailNotVerified);
         }
         Ok(user)

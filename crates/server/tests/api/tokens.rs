@@ -113,7 +113,7 @@ async fn custom_claims_go_into_the_token(backend: Backend) {
         .store
         .create_user(
             latchkey_core::NewUser {
-                email,
+                email: Some(email),
                 username: None,
                 password_hash: t
                     .app

@@ -2,8 +2,8 @@
 -- Column types mirror the SQLite schema so both backends run the same SQL.
 CREATE TABLE users (
     id              TEXT PRIMARY KEY,
-    email           TEXT NOT NULL,
-    email_key       TEXT NOT NULL UNIQUE,
+    email           TEXT,
+    email_key       TEXT UNIQUE,
     username        TEXT,
     username_key    TEXT UNIQUE,
     password_hash   TEXT NOT NULL,

@@ -1,8 +1,8 @@
 -- Timestamps are Unix seconds; ids are UUID text; secrets are SHA-256 bytes.
 CREATE TABLE users (
     id              TEXT PRIMARY KEY NOT NULL,
-    email           TEXT NOT NULL,
-    email_key       TEXT NOT NULL UNIQUE,
+    email           TEXT,
+    email_key       TEXT UNIQUE,
     username        TEXT,
     username_key    TEXT UNIQUE,
     password_hash   TEXT NOT NULL,
