@@ -12,6 +12,8 @@ pub enum Conflict {
 pub enum StoreError {
     #[error("a unique value is already taken: {0:?}")]
     Conflict(Conflict),
+    #[error("the token is unknown, used, expired or for another purpose")]
+    TokenUnusable,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]

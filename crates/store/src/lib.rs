@@ -7,6 +7,7 @@ mod error;
 mod model;
 mod rows;
 mod sql;
+mod sql_email;
 
 pub mod postgres;
 pub mod sqlite;
@@ -19,7 +20,10 @@ use latchkey_core::{NewUser, SessionId, UnixTime, User, UserId, session::Session
 
 pub use connect::{Backend, connect, migrate};
 pub use error::{Conflict, StoreError};
-pub use model::{EndReason, NewSession, RefreshOutcome, StoredKey};
+pub use model::{
+    EmailTokenRecord, EndReason, MailRecord, MailStatus, NewEmailToken, NewMail, NewSession,
+    RefreshOutcome, StoredKey, TokenPurpose, Write,
+};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -89,9 +93,44 @@ pub trait KeyStore: Send + Sync {
     async fn signing_keys(&self) -> Result<Vec<StoredKey>>;
 }
 
+/// Several writes committed together: the change and the mail it causes.
+#[async_trait]
+pub trait UnitOfWork: Send + Sync {
+    /// Applies the writes in order in one transaction. A failed
+    /// [`Write::ConsumeEmailToken`] gives [`StoreError::TokenUnusable`] and
+    /// nothing is written.
+    async fn apply(&self, writes: Vec<Write>, now: UnixTime) -> Result<()>;
+    async fn email_token(&self, hash: &TokenHash) -> Result<Option<EmailTokenRecord>>;
+}
+
+/// The outbox: messages waiting to be sent, sent, or given up on.
+#[async_trait]
+pub trait Outbox: Send + Sync {
+    /// Leases up to `limit` due messages for `lease_secs`; on Postgres rows
+    /// another node holds are skipped (`FOR UPDATE SKIP LOCKED`).
+    async fn claim_mail(
+        &self,
+        now: UnixTime,
+        lease_secs: i64,
+        limit: u32,
+    ) -> Result<Vec<MailRecord>>;
+    /// Records delivery and forgets the payload.
+    async fn mark_sent(&self, id: &str, now: UnixTime) -> Result<()>;
+    /// Records a failed attempt; `retry_at: None` marks the message dead.
+    async fn mark_failed(&self, id: &str, error: &str, retry_at: Option<UnixTime>) -> Result<()>;
+    /// Newest first.
+    async fn list_mail(&self, status: Option<MailStatus>, limit: u32) -> Result<Vec<MailRecord>>;
+    /// Puts a dead message back in the queue; false if there is no such dead message.
+    async fn requeue_mail(&self, id: &str, now: UnixTime) -> Result<bool>;
+    /// How many messages wait (pending) and how many are dead.
+    async fn mail_counts(&self) -> Result<(u64, u64)>;
+}
+
 /// Everything Latchkey remembers.
 #[async_trait]
-pub trait Store: UserStore + SessionStore + KeyStore + std::fmt::Debug {
+pub trait Store:
+    UserStore + SessionStore + KeyStore + UnitOfWork + Outbox + std::fmt::Debug
+{
     fn backend(&self) -> Backend;
     /// Answers when the database does.
     async fn ping(&self) -> Result<()>;

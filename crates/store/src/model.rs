@@ -73,3 +73,152 @@ impl std::fmt::Debug for StoredKey {
             .finish_non_exhaustive()
     }
 }
+
+/// What an emailed token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPurpose {
+    VerifyEmail,
+    ResetPassword,
+    ChangeEmail,
+}
+
+impl TokenPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::VerifyEmail => "verify_email",
+            Self::ResetPassword => "reset_password",
+            Self::ChangeEmail => "change_email",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "verify_email" => Some(Self::VerifyEmail),
+            "reset_password" => Some(Self::ResetPassword),
+            "change_email" => Some(Self::ChangeEmail),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewEmailToken {
+    pub hash: TokenHash,
+    pub user_id: UserId,
+    pub purpose: TokenPurpose,
+    /// For an email change: the address that takes effect.
+    pub new_email: Option<latchkey_core::Email>,
+    pub expires_at: UnixTime,
+}
+
+#[derive(Debug, Clone)]
+pub struct EmailTokenRecord {
+    pub user_id: UserId,
+    pub purpose: TokenPurpose,
+    pub new_email: Option<String>,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub used_at: Option<UnixTime>,
+}
+
+/// A message to send, written with the change that causes it.
+#[derive(Clone)]
+pub struct NewMail {
+    pub id: String,
+    /// The template, e.g. `verify_email`.
+    pub kind: String,
+    pub recipient: String,
+    /// Encrypted by the caller; it holds the message's link.
+    pub payload: Vec<u8>,
+}
+
+impl std::fmt::Debug for NewMail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewMail")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailStatus {
+    Pending,
+    Sent,
+    Dead,
+}
+
+impl MailStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sent => "sent",
+            Self::Dead => "dead",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct MailRecord {
+    pub id: String,
+    pub kind: String,
+    pub recipient: String,
+    pub payload: Vec<u8>,
+    pub status: MailStatus,
+    pub attempts: u32,
+    pub next_attempt_at: UnixTime,
+    pub last_error: Option<String>,
+    pub created_at: UnixTime,
+    pub sent_at: Option<UnixTime>,
+}
+
+impl std::fmt::Debug for MailRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailRecord")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("status", &self.status)
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One change in a [`crate::UnitOfWork`]: all of a unit's writes commit
+/// together or not at all.
+#[derive(Debug, Clone)]
+pub enum Write {
+    InsertUser {
+        id: UserId,
+        new: latchkey_core::NewUser,
+    },
+    InsertEmailToken(NewEmailToken),
+    /// Fails the whole unit unless the token is unused, unexpired and of this purpose.
+    ConsumeEmailToken {
+        hash: TokenHash,
+        purpose: TokenPurpose,
+    },
+    /// Marks every outstanding token of the purpose used.
+    RevokeEmailTokens {
+        user: UserId,
+        purpose: TokenPurpose,
+    },
+    Enqueue(NewMail),
+    SetPassword {
+        user: UserId,
+        hash: String,
+    },
+    /// Ends the user's open sessions, except one.
+    EndSessions {
+        user: UserId,
+        except: Option<SessionId>,
+        reason: EndReason,
+    },
+    MarkEmailVerified {
+        user: UserId,
+    },
+    /// A new, verified address; fails with a conflict when it is taken.
+    SetEmail {
+        user: UserId,
+        email: latchkey_core::Email,
+    },
+}

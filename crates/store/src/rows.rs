@@ -111,3 +111,69 @@ impl From<KeyRow> for StoredKey {
 fn corrupt(what: &str, id: &str) -> StoreError {
     StoreError::Corrupt(format!("{what} of row {id}"))
 }
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct EmailTokenRow {
+    user_id: String,
+    purpose: String,
+    new_email: Option<String>,
+    created_at: i64,
+    expires_at: i64,
+    used_at: Option<i64>,
+}
+
+impl TryFrom<EmailTokenRow> for crate::EmailTokenRecord {
+    type Error = StoreError;
+
+    fn try_from(r: EmailTokenRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            user_id: UserId::parse(&r.user_id)
+                .ok_or_else(|| corrupt("email_tokens.user_id", &r.user_id))?,
+            purpose: crate::TokenPurpose::parse(&r.purpose)
+                .ok_or_else(|| corrupt("email_tokens.purpose", &r.user_id))?,
+            new_email: r.new_email,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            used_at: r.used_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct MailRow {
+    id: String,
+    kind: String,
+    recipient: String,
+    payload: Vec<u8>,
+    status: String,
+    attempts: i64,
+    next_attempt_at: i64,
+    last_error: Option<String>,
+    created_at: i64,
+    sent_at: Option<i64>,
+}
+
+impl TryFrom<MailRow> for crate::MailRecord {
+    type Error = StoreError;
+
+    fn try_from(r: MailRow) -> Result<Self, StoreError> {
+        let status = match r.status.as_str() {
+            "pending" => crate::MailStatus::Pending,
+            "sent" => crate::MailStatus::Sent,
+            "dead" => crate::MailStatus::Dead,
+            _ => return Err(corrupt("outbox.status", &r.id)),
+        };
+        Ok(Self {
+            status,
+            attempts: u32::try_from(r.attempts).unwrap_or(u32::MAX),
+            id: r.id,
+            kind: r.kind,
+            recipient: r.recipient,
+            payload: r.payload,
+            next_attempt_at: r.next_attempt_at,
+            last_error: r.last_error,
+            created_at: r.created_at,
+            sent_at: r.sent_at,
+        })
+    }
+}

@@ -33,24 +33,8 @@ macro_rules! impl_sql_store {
         impl $crate::UserStore for $store {
             async fn create_user(&self, new: NewUser, now: UnixTime) -> Result<User> {
                 let id = UserId::generate();
-                let claims = serde_json::Value::Object(new.custom_claims.clone()).to_string();
-                sqlx::query(
-                    "INSERT INTO users (id, email, email_key, username, username_key, \
-                     password_hash, email_verified, disabled, custom_claims, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, FALSE, $8, $9, $9)",
-                )
-                .bind(id.to_string())
-                .bind(new.email.as_ref().map(|e| e.as_str()))
-                .bind(new.email.as_ref().map(|e| e.key()))
-                .bind(new.username.as_ref().map(|u| u.as_str()))
-                .bind(new.username.as_ref().map(|u| u.key()))
-                .bind(&new.password_hash)
-                .bind(new.email_verified)
-                .bind(claims)
-                .bind(now)
-                .execute(&self.pool)
-                .await
-                .map_err(StoreError::from_write)?;
+                $crate::UnitOfWork::apply(self, vec![$crate::Write::InsertUser { id, new: new.clone() }], now)
+                    .await?;
                 Ok(User {
                     id,
                     email: new.email,

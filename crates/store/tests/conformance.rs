@@ -8,7 +8,8 @@ use latchkey_core::session::{Session, SessionPolicy};
 use latchkey_core::token::{SecretToken, TokenHash};
 use latchkey_core::{Email, NewUser, SessionId, User, UserId, Username};
 use latchkey_store::{
-    Conflict, EndReason, NewSession, RefreshOutcome, Store, StoreError, StoredKey,
+    Conflict, EndReason, MailStatus, NewEmailToken, NewMail, NewSession, RefreshOutcome, Store,
+    StoreError, StoredKey, TokenPurpose, Write,
 };
 use serde_json::json;
 
@@ -353,6 +354,293 @@ async fn migrations_are_idempotent_and_ping_answers(store: Arc<dyn Store>) {
     store.ping().await.unwrap();
 }
 
+fn mail(to: &str) -> NewMail {
+    NewMail {
+        id: uuid::Uuid::now_v7().to_string(),
+        kind: "verify_email".into(),
+        recipient: to.into(),
+        payload: vec![9, 9, 9],
+    }
+}
+
+fn token(user: UserId, purpose: TokenPurpose, expires_at: i64) -> (SecretToken, NewEmailToken) {
+    let secret = SecretToken::generate();
+    let new = NewEmailToken {
+        hash: secret.hash(),
+        user_id: user,
+        purpose,
+        new_email: None,
+        expires_at,
+    };
+    (secret, new)
+}
+
+async fn a_unit_of_work_commits_a_change_with_its_mail(store: Arc<dyn Store>) {
+    let u = user(&*store, "unit@example.com").await;
+    let (secret, t) = token(u.id, TokenPurpose::VerifyEmail, NOW + 3600);
+    store
+        .apply(
+            vec![
+                Write::InsertEmailToken(t),
+                Write::Enqueue(mail("unit@example.com")),
+            ],
+            NOW,
+        )
+        .await
+        .unwrap();
+    let record = store.email_token(&secret.hash()).await.unwrap().unwrap();
+    assert_eq!(
+        (record.user_id, record.purpose, record.used_at),
+        (u.id, TokenPurpose::VerifyEmail, None)
+    );
+    assert_eq!(store.mail_counts().await.unwrap(), (1, 0));
+    // Consumed once, with its effect...
+    let consume = || Write::ConsumeEmailToken {
+        hash: secret.hash(),
+        purpose: TokenPurpose::VerifyEmail,
+    };
+    store
+        .apply(
+            vec![consume(), Write::MarkEmailVerified { user: u.id }],
+            NOW + 1,
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .user_by_id(u.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .email_verified
+    );
+    // ...and never again; a failed consume writes nothing else of its unit.
+    let again = store
+        .apply(
+            vec![consume(), Write::Enqueue(mail("unit@example.com"))],
+            NOW + 2,
+        )
+        .await;
+    assert!(matches!(again, Err(StoreError::TokenUnusable)), "{again:?}");
+    assert_eq!(store.mail_counts().await.unwrap(), (1, 0));
+}
+
+async fn emailed_tokens_expire_and_keep_to_their_purpose(store: Arc<dyn Store>) {
+    let u = user(&*store, "tok@example.com").await;
+    let (reset, t) = token(u.id, TokenPurpose::ResetPassword, NOW + 60);
+    store
+        .apply(vec![Write::InsertEmailToken(t)], NOW)
+        .await
+        .unwrap();
+    let wrong_purpose = store
+        .apply(
+            vec![Write::ConsumeEmailToken {
+                hash: reset.hash(),
+                purpose: TokenPurpose::VerifyEmail,
+            }],
+            NOW,
+        )
+        .await;
+    assert!(matches!(wrong_purpose, Err(StoreError::TokenUnusable)));
+    let expired = store
+        .apply(
+            vec![Write::ConsumeEmailToken {
+                hash: reset.hash(),
+                purpose: TokenPurpose::ResetPassword,
+            }],
+            NOW + 60,
+        )
+        .await;
+    assert!(matches!(expired, Err(StoreError::TokenUnusable)));
+    // Revoking marks outstanding tokens used.
+    let (other, t) = token(u.id, TokenPurpose::ResetPassword, NOW + 600);
+    store
+        .apply(vec![Write::InsertEmailToken(t)], NOW)
+        .await
+        .unwrap();
+    store
+        .apply(
+            vec![Write::RevokeEmailTokens {
+                user: u.id,
+                purpose: TokenPurpose::ResetPassword,
+            }],
+            NOW + 5,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .email_token(&other.hash())
+            .await
+            .unwrap()
+            .unwrap()
+            .used_at,
+        Some(NOW + 5)
+    );
+    assert!(
+        store
+            .email_token(&SecretToken::generate().hash())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn email_changes_and_password_resets_in_one_unit(store: Arc<dyn Store>) {
+    let u = user(&*store, "old@example.com").await;
+    user(&*store, "taken@example.com").await;
+    login(&*store, &u, NOW).await;
+    store
+        .apply(
+            vec![
+                Write::SetPassword {
+                    user: u.id,
+                    hash: "$argon2id$reset".into(),
+                },
+                Write::EndSessions {
+                    user: u.id,
+                    except: None,
+                    reason: EndReason::PasswordChanged,
+                },
+                Write::Enqueue(mail("old@example.com")),
+            ],
+            NOW + 1,
+        )
+        .await
+        .unwrap();
+    assert!(store.open_sessions(u.id).await.unwrap().is_empty());
+    assert_eq!(
+        store.user_by_id(u.id).await.unwrap().unwrap().password_hash,
+        "$argon2id$reset"
+    );
+    let taken = store
+        .apply(
+            vec![Write::SetEmail {
+                user: u.id,
+                email: Email::parse("TAKEN@example.com").unwrap(),
+            }],
+            NOW,
+        )
+        .await;
+    assert!(
+        matches!(taken, Err(StoreError::Conflict(Conflict::Email))),
+        "{taken:?}"
+    );
+    store
+        .apply(
+            vec![Write::SetEmail {
+                user: u.id,
+                email: Email::parse("New@example.com").unwrap(),
+            }],
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .user_by_email("new@example.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        u.id
+    );
+    assert!(
+        store
+            .user_by_email("old@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn the_outbox_leases_retries_and_gives_up(store: Arc<dyn Store>) {
+    for i in 0..3 {
+        store
+            .apply(
+                vec![Write::Enqueue(mail(&format!("m{i}@example.com")))],
+                NOW + i,
+            )
+            .await
+            .unwrap();
+    }
+    let claimed = store.claim_mail(NOW + 10, 60, 2).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert_eq!(claimed[0].payload, vec![9, 9, 9]);
+    assert_eq!(claimed[0].recipient, "m0@example.com", "oldest first");
+    // Leased messages are not handed out twice; the third one is.
+    let rest = store.claim_mail(NOW + 11, 60, 10).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    assert!(store.claim_mail(NOW + 12, 60, 10).await.unwrap().is_empty());
+    store.mark_sent(&claimed[0].id, NOW + 13).await.unwrap();
+    store
+        .mark_failed(&claimed[1].id, "connection refused", Some(NOW + 100))
+        .await
+        .unwrap();
+    store
+        .mark_failed(&rest[0].id, "550 no such user", None)
+        .await
+        .unwrap();
+    assert_eq!(store.mail_counts().await.unwrap(), (1, 1));
+    // Not due yet, then due again after its backoff.
+    assert!(store.claim_mail(NOW + 99, 60, 10).await.unwrap().is_empty());
+    let retried = store.claim_mail(NOW + 100, 60, 10).await.unwrap();
+    assert_eq!(retried.len(), 1);
+    assert_eq!(retried[0].attempts, 1);
+    assert_eq!(retried[0].last_error.as_deref(), Some("connection refused"));
+    let dead = store.list_mail(Some(MailStatus::Dead), 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].last_error.as_deref(), Some("550 no such user"));
+    let sent = store.list_mail(Some(MailStatus::Sent), 10).await.unwrap();
+    assert!(
+        sent[0].payload.is_empty(),
+        "a sent message forgets its payload"
+    );
+    assert_eq!(store.list_mail(None, 10).await.unwrap().len(), 3);
+    assert!(store.requeue_mail(&dead[0].id, NOW + 200).await.unwrap());
+    assert!(!store.requeue_mail(&dead[0].id, NOW + 200).await.unwrap());
+    let requeued = store.claim_mail(NOW + 200, 60, 10).await.unwrap();
+    assert!(
+        requeued
+            .iter()
+            .any(|m| m.id == dead[0].id && m.attempts == 0)
+    );
+}
+
+async fn concurrent_claims_never_hand_out_one_message_twice(store: Arc<dyn Store>) {
+    for i in 0..40 {
+        store
+            .apply(
+                vec![Write::Enqueue(mail(&format!("c{i}@example.com")))],
+                NOW,
+            )
+            .await
+            .unwrap();
+    }
+    let workers = (0..4).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let batch = store.claim_mail(NOW + 1, 60, 3).await.unwrap();
+                if batch.is_empty() {
+                    break mine;
+                }
+                mine.extend(batch.into_iter().map(|m| m.id));
+            }
+        })
+    });
+    let mut all: Vec<String> = futures::future::join_all(workers)
+        .await
+        .into_iter()
+        .flat_map(Result::unwrap)
+        .collect();
+    assert_eq!(all.len(), 40);
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 40, "a message was claimed twice");
+}
+
 /// Instantiates every test above once per backend.
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
@@ -395,4 +683,9 @@ conformance!(
     password_change_ends_every_other_session,
     signing_keys_rotate,
     migrations_are_idempotent_and_ping_answers,
+    a_unit_of_work_commits_a_change_with_its_mail,
+    emailed_tokens_expire_and_keep_to_their_purpose,
+    email_changes_and_password_resets_in_one_unit,
+    the_outbox_leases_retries_and_gives_up,
+    concurrent_claims_never_hand_out_one_message_twice,
 );
