@@ -26,6 +26,12 @@ pub enum Error {
     InvalidRefreshToken,
     #[error("the refresh token was already used; the session has been ended")]
     RefreshTokenReused,
+    #[error("the link or token is not valid")]
+    TokenInvalid,
+    #[error("the link or token has expired or was already used")]
+    TokenExpired,
+    #[error("the email address belongs to another account")]
+    EmailTaken,
     #[error("not found")]
     NotFound,
     #[error("the username is taken")]
@@ -51,6 +57,9 @@ impl Error {
             Self::SessionEnded => "session-ended",
             Self::InvalidRefreshToken => "invalid-refresh-token",
             Self::RefreshTokenReused => "refresh-token-reused",
+            Self::TokenInvalid => "invalid-token",
+            Self::TokenExpired => "token-expired",
+            Self::EmailTaken => "email-taken",
             Self::NotFound => "not-found",
             Self::UsernameTaken => "username-taken",
             Self::Overloaded { .. } => "overloaded",

@@ -1,11 +1,72 @@
 //! Password hashing: argon2id with configurable parameters (OWASP defaults:
 //! m = 19456 KiB, t = 2, p = 1). Pure CPU work; the server runs it on a
 //! bounded pool off the async threads.
+//!
+//! Verification also accepts hashes imported from other systems: argon2i,
+//! argon2d and argon2id with any parameters, and the formats in [`legacy`]
+//! (bcrypt, leochilds.uk scrypt, PBKDF2). A match on any of them asks for a
+//! re-hash, so accounts move to our argon2id on their next login. Costs
+//! stored in a hash are bounded, so a hostile imported row cannot pin a CPU.
+
+mod legacy;
 
 use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
 use serde::{Deserialize, Serialize};
 
 use crate::Password;
+
+/// Highest argon2 memory cost accepted from a stored hash (2 GiB, RFC 9106's
+/// first recommended option), unless our own parameters are higher.
+const MAX_ARGON2_MEMORY_KIB: u32 = 2 * 1024 * 1024;
+/// Highest argon2 work (memory × passes, in KiB) accepted from a stored
+/// hash, unless our own parameters are higher: 4 GiB of block fills.
+const MAX_ARGON2_WORK_KIB: u64 = 4 * 1024 * 1024;
+
+/// What kind of hash a stored string is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HashFormat {
+    /// PHC `$argon2id$`, `$argon2i$` or `$argon2d$`.
+    Argon2,
+    /// `$2a$`, `$2b$` or `$2y$`.
+    Bcrypt,
+    /// leochilds.uk's `base64(salt):base64(key)`.
+    Scrypt,
+    /// PHC `$pbkdf2-sha256$` or `$pbkdf2-sha512$`.
+    Pbkdf2,
+}
+
+/// Recognises a stored hash's format without checking any password (and so
+/// without its cost). `Some` only for a hash that [`Hasher::verify`] can
+/// check: well formed, of a supported variant, and within the work bounds;
+/// an importer should reject a row for which this is `None`.
+///
+/// Argon2 hashes are held to the fixed bounds here; `verify` also accepts
+/// larger ones up to the server's own configured parameters.
+pub fn format_of(stored: &str) -> Option<HashFormat> {
+    if parse_argon2(stored, None).is_some() {
+        return Some(HashFormat::Argon2);
+    }
+    legacy::Legacy::parse(stored).map(|hash| hash.format())
+}
+
+/// A PHC argon2 hash of a known variant whose costs are within bounds (or
+/// within `own`, the parameters we hash with).
+fn parse_argon2(stored: &str, own: Option<&Params>) -> Option<PasswordHash> {
+    let hash = PasswordHash::new(stored).ok()?;
+    let known = [
+        argon2::ARGON2ID_IDENT,
+        argon2::ARGON2I_IDENT,
+        argon2::ARGON2D_IDENT,
+    ];
+    if !known.contains(&hash.algorithm) {
+        return None;
+    }
+    let params = Params::try_from(&hash).ok()?;
+    let work = |p: &Params| u64::from(p.m_cost()) * u64::from(p.t_cost());
+    let max_memory = own.map_or(0, Params::m_cost).max(MAX_ARGON2_MEMORY_KIB);
+    let max_work = own.map_or(0, work).max(MAX_ARGON2_WORK_KIB);
+    (params.m_cost() <= max_memory && work(&params) <= max_work).then_some(hash)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -40,7 +101,7 @@ pub enum Verdict {
 #[derive(Debug, Clone)]
 pub struct Hasher {
     params: Params,
-    dummy: String,
+    dummy: PasswordHash,
 }
 
 impl Hasher {
@@ -52,8 +113,7 @@ impl Hasher {
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
         let dummy = argon
             .hash_password(b"latchkey-dummy-password-for-timing")
-            .map_err(|e| InvalidParams(e.to_string()))?
-            .to_string();
+            .map_err(|e| InvalidParams(e.to_string()))?;
         Ok(Self { params, dummy })
     }
 
@@ -70,32 +130,33 @@ impl Hasher {
     }
 
     /// Checks a password against a stored hash; `None` runs the dummy hash
-    /// and always answers `Mismatch`.
+    /// and always answers `Mismatch`. A match on anything but argon2id with
+    /// our current parameters asks for a re-hash; an unrecognised or
+    /// over-costly hash is a `Mismatch`.
     pub fn verify(&self, password: &Password, stored: Option<&str>) -> Verdict {
         let Some(stored) = stored else {
-            let _ = self.check(password, &self.dummy);
+            let _ = argon2_matches(password, &self.dummy);
             return Verdict::Mismatch;
         };
-        match self.check(password, stored) {
-            Some(hash) => Verdict::Match {
-                needs_rehash: self.is_outdated(&hash),
-            },
-            None => Verdict::Mismatch,
+        if let Some(hash) = parse_argon2(stored, Some(&self.params)) {
+            return if argon2_matches(password, &hash) {
+                Verdict::Match {
+                    needs_rehash: self.is_outdated(&hash),
+                }
+            } else {
+                Verdict::Mismatch
+            };
+        }
+        match legacy::Legacy::parse(stored) {
+            Some(hash) if hash.matches(password.as_bytes()) => {
+                Verdict::Match { needs_rehash: true }
+            }
+            _ => Verdict::Mismatch,
         }
     }
 
-    fn check(&self, password: &Password, stored: &str) -> Option<PasswordHash> {
-        let hash = PasswordHash::new(stored).ok()?;
-        // Verification takes its parameters from the stored hash.
-        Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .ok()
-            .map(|()| hash)
-    }
-
     fn is_outdated(&self, hash: &PasswordHash) -> bool {
-        let current = argon2::ARGON2ID_IDENT;
-        if hash.algorithm != current {
+        if hash.algorithm != argon2::ARGON2ID_IDENT || hash.version != Some(Version::V0x13 as u32) {
             return true;
         }
         match Params::try_from(hash) {
@@ -107,6 +168,13 @@ impl Hasher {
             Err(_) => true,
         }
     }
+}
+
+/// Verification takes its algorithm, version and parameters from the hash.
+fn argon2_matches(password: &Password, hash: &PasswordHash) -> bool {
+    Argon2::default()
+        .verify_password(password.as_bytes(), hash)
+        .is_ok()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -177,6 +245,57 @@ mod tests {
             newer.verify(&pw("pw-123456"), Some(&old)),
             Verdict::Match { needs_rehash: true }
         );
+    }
+
+    // From the argon2 reference implementation (Debian's `argon2` CLI):
+    // `echo -n "correct horse battery staple" | argon2 latchkeysalt16b -id -t 1 -k 64 -p 1 -l 32 -e`,
+    // and `-i` / `-d`, `-t 2`, `-v 10` for the others.
+    const REF_ID: &str = "$argon2id$v=19$m=64,t=1,p=1$bGF0Y2hrZXlzYWx0MTZi$t3TtM3/TI+9L4WU5/zLLSsc8nYY5mFdeqC8vrgtNpKA";
+
+    #[test]
+    fn argon2_from_elsewhere_verifies_and_asks_for_rehash_unless_current() {
+        let h = cheap();
+        let good = pw("correct horse battery staple");
+        assert_eq!(format_of(REF_ID), Some(HashFormat::Argon2));
+        assert_eq!(
+            h.verify(&good, Some(REF_ID)),
+            Verdict::Match {
+                needs_rehash: false
+            }
+        );
+        for stored in [
+            "$argon2i$v=19$m=64,t=2,p=1$bGF0Y2hrZXlzYWx0MTZi$qEpHv+AQRSfKwJewwbXp8NGJqR+pwwuTvw2ymf0WOnU",
+            "$argon2d$v=19$m=64,t=2,p=1$bGF0Y2hrZXlzYWx0MTZi$RfXcEhNbuBnzmIvzXiqHtzjc7/mNOaclnx74+18TpEs",
+            "$argon2id$v=19$m=64,t=2,p=1$bGF0Y2hrZXlzYWx0MTZi$w/TY7VN1vLP2Wr7yO9B5u750x3LmfJdSLz5JMUPWb1I",
+            "$argon2id$v=16$m=64,t=1,p=1$bGF0Y2hrZXlzYWx0MTZi$AWEa5GZyVKqy2m6vnHQd0q9pGTubneIFYJmV4h2Et9w",
+        ] {
+            assert_eq!(format_of(stored), Some(HashFormat::Argon2));
+            assert_eq!(
+                h.verify(&good, Some(stored)),
+                Verdict::Match { needs_rehash: true },
+                "{stored}"
+            );
+            assert_eq!(h.verify(&pw("wrong"), Some(stored)), Verdict::Mismatch);
+        }
+    }
+
+    #[test]
+    fn argon2_costs_beyond_the_bounds_are_refused_unrun() {
+        let good = pw("correct horse battery staple");
+        for params in [
+            "m=4194304,t=1,p=1",
+            "m=65536,t=65536,p=1",
+            "m=64,t=4294967295,p=1",
+        ] {
+            let stored = REF_ID.replace("m=64,t=1,p=1", params);
+            assert_eq!(format_of(&stored), None, "{stored}");
+            assert_eq!(cheap().verify(&good, Some(&stored)), Verdict::Mismatch);
+        }
+        // Our own parameters are always within bounds.
+        let own = Params::new(MAX_ARGON2_MEMORY_KIB + 8, 1, 1, None).unwrap();
+        let stored = REF_ID.replace("m=64", &format!("m={}", own.m_cost()));
+        assert_eq!(format_of(&stored), None);
+        assert!(parse_argon2(&stored, Some(&own)).is_some());
     }
 
     #[test]

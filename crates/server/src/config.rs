@@ -33,7 +33,26 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("TOKEN_ACCESS_TTL_SECS", "tokens.access_ttl_secs"),
     ("HASH_POOL_THREADS", "hash_pool.threads"),
     ("HASH_POOL_QUEUE", "hash_pool.queue"),
+    ("SMTP_HOST", "smtp.host"),
+    ("SMTP_PORT", "smtp.port"),
+    ("SMTP_TLS", "smtp.tls"),
+    ("SMTP_USERNAME", "smtp.username"),
+    ("SMTP_PASSWORD", "smtp.password"),
+    ("SMTP_FROM", "smtp.from"),
+    ("SMTP_TIMEOUT_SECS", "smtp.timeout_secs"),
+    ("EMAIL_TEMPLATES_DIR", "email.templates_dir"),
+    ("EMAIL_PRODUCT_NAME", "email.product_name"),
+    ("EMAIL_VERIFY_PATH", "email.verify_path"),
+    ("EMAIL_RESET_PATH", "email.reset_path"),
+    ("EMAIL_VERIFICATION_TTL_SECS", "email.verification_ttl_secs"),
+    ("EMAIL_RESET_TTL_SECS", "email.reset_ttl_secs"),
+    ("EMAIL_MAX_ATTEMPTS", "email.max_attempts"),
+    ("EMAIL_RETRY_BASE_SECS", "email.retry_base_secs"),
+    ("COMPAT", "compat"),
 ];
+
+/// Compatibility route sets that configuration can switch on.
+pub const COMPAT_SETS: &[&str] = &["sanctumtools", "leochilds"];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -50,6 +69,121 @@ pub struct Config {
     pub session: SessionPolicy,
     pub tokens: TokenConfig,
     pub hash_pool: HashPoolConfig,
+    pub smtp: SmtpConfig,
+    pub email: EmailConfig,
+    /// Compatibility routes: `sanctumtools`, `leochilds` (a list, or a
+    /// comma-separated string in `LATCHKEY_COMPAT`).
+    #[serde(deserialize_with = "list_or_csv")]
+    pub compat: Vec<String>,
+}
+
+/// SMTP delivery. With no host, messages are written as `.eml` files under
+/// the data directory instead (the embedded default).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    pub host: String,
+    /// 0 means the TLS mode's usual port: 25, 587 or 465.
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: String,
+    #[serde(skip_serializing)]
+    pub password: String,
+    /// Empty means `<product name> <noreply@host of the public URL>`.
+    pub from: String,
+    pub timeout_secs: u64,
+}
+
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field(
+                "password",
+                &if self.password.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
+            )
+            .field("from", &self.from)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    None,
+    Starttls,
+    Tls,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            host: String::new(),
+            port: 0,
+            tls: SmtpTls::Starttls,
+            username: String::new(),
+            password: String::new(),
+            from: String::new(),
+            timeout_secs: 15,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailConfig {
+    /// A directory whose templates override the embedded ones, file by file.
+    pub templates_dir: Option<PathBuf>,
+    pub product_name: String,
+    /// Path (under the public URL) of the link in verification emails.
+    pub verify_path: String,
+    /// Path (under the public URL) of the link in password reset emails.
+    pub reset_path: String,
+    pub verification_ttl_secs: i64,
+    pub reset_ttl_secs: i64,
+    /// Delivery attempts before a message is marked dead.
+    pub max_attempts: u32,
+    /// The first retry waits about this long; each next one twice as long.
+    pub retry_base_secs: i64,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        Self {
+            templates_dir: None,
+            product_name: "Latchkey".into(),
+            verify_path: "/verify-email".into(),
+            reset_path: "/reset-password".into(),
+            verification_ttl_secs: 24 * 3600,
+            reset_ttl_secs: 3600,
+            max_attempts: 5,
+            retry_base_secs: 30,
+        }
+    }
+}
+
+fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrCsv {
+        List(Vec<String>),
+        Csv(String),
+    }
+    Ok(match ListOrCsv::deserialize(d)? {
+        ListOrCsv::List(v) => v,
+        ListOrCsv::Csv(s) => s
+            .split(',')
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty())
+            .collect(),
+    })
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -83,6 +217,9 @@ impl Default for Config {
             session: SessionPolicy::default(),
             tokens: TokenConfig::default(),
             hash_pool: HashPoolConfig::default(),
+            smtp: SmtpConfig::default(),
+            email: EmailConfig::default(),
+            compat: Vec::new(),
         }
     }
 }
@@ -220,6 +357,73 @@ impl Config {
         if self.tokens.audience.is_empty() {
             return Err(invalid("tokens.audience", "must not be empty"));
         }
+        if let Some(unknown) = self
+            .compat
+            .iter()
+            .find(|c| !COMPAT_SETS.contains(&c.as_str()))
+        {
+            return Err(invalid(
+                "compat",
+                format!("unknown set {unknown:?}; known: {}", COMPAT_SETS.join(", ")),
+            ));
+        }
+        let e = &self.email;
+        for (key, path) in [
+            ("email.verify_path", &e.verify_path),
+            ("email.reset_path", &e.reset_path),
+        ] {
+            if !path.starts_with('/') || path.contains(['?', '#']) {
+                return Err(invalid(
+                    key,
+                    "must be a path starting with / and without ? or #",
+                ));
+            }
+        }
+        if !(60..=30 * 86_400).contains(&e.verification_ttl_secs) {
+            return Err(invalid(
+                "email.verification_ttl_secs",
+                "must be between 60 and 2592000",
+            ));
+        }
+        if !(60..=86_400).contains(&e.reset_ttl_secs) {
+            return Err(invalid(
+                "email.reset_ttl_secs",
+                "must be between 60 and 86400",
+            ));
+        }
+        if !(1..=50).contains(&e.max_attempts) {
+            return Err(invalid("email.max_attempts", "must be between 1 and 50"));
+        }
+        if !(1..=86_400).contains(&e.retry_base_secs) {
+            return Err(invalid(
+                "email.retry_base_secs",
+                "must be between 1 and 86400",
+            ));
+        }
+        if let Some(dir) = &e.templates_dir
+            && !dir.is_dir()
+        {
+            return Err(invalid(
+                "email.templates_dir",
+                format!("{} is not a directory", dir.display()),
+            ));
+        }
+        if self.smtp.from.is_empty() {
+            let host = url
+                .host_str()
+                .filter(|h| {
+                    h.contains('.') && !h.starts_with('[') && h.parse::<std::net::IpAddr>().is_err()
+                })
+                .unwrap_or("localhost");
+            self.smtp.from = format!("{} <noreply@{host}>", self.email.product_name);
+        }
+        if self.smtp.port == 0 {
+            self.smtp.port = match self.smtp.tls {
+                SmtpTls::None => 25,
+                SmtpTls::Starttls => 587,
+                SmtpTls::Tls => 465,
+            };
+        }
         Ok(())
     }
 
@@ -227,6 +431,16 @@ impl Config {
         self.listen
             .parse()
             .map_err(|_| invalid("listen", "not an address"))
+    }
+
+    pub fn compat(&self, set: &str) -> bool {
+        self.compat.iter().any(|c| c == set)
+    }
+
+    /// A link for an emailed token, always built from the configured public
+    /// URL, never from anything in a request.
+    pub fn link(&self, path: &str, token: &str) -> String {
+        format!("{}{path}?token={token}", self.public_url)
     }
 
     pub fn is_https(&self) -> bool {

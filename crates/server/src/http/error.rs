@@ -115,7 +115,10 @@ impl ApiError {
 
 fn status_of(e: &Error) -> StatusCode {
     match e {
-        Error::Invalid { .. } | Error::WeakPassword(_) => StatusCode::BAD_REQUEST,
+        Error::Invalid { .. } | Error::WeakPassword(_) | Error::TokenInvalid => {
+            StatusCode::BAD_REQUEST
+        }
+        Error::TokenExpired => StatusCode::GONE,
         Error::InvalidCredentials
         | Error::Unauthenticated
         | Error::SessionEnded
@@ -123,7 +126,7 @@ fn status_of(e: &Error) -> StatusCode {
         | Error::RefreshTokenReused => StatusCode::UNAUTHORIZED,
         Error::EmailNotVerified | Error::CurrentPasswordWrong => StatusCode::FORBIDDEN,
         Error::NotFound => StatusCode::NOT_FOUND,
-        Error::UsernameTaken => StatusCode::CONFLICT,
+        Error::UsernameTaken | Error::EmailTaken => StatusCode::CONFLICT,
         Error::Overloaded { .. } | Error::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
