@@ -4,6 +4,7 @@ pub mod config;
 pub mod hash_pool;
 pub mod http;
 pub mod keys;
+pub mod mail;
 pub mod metrics;
 pub mod service;
 
@@ -40,6 +41,8 @@ pub async fn serve(
             }
         })
     };
+    let (stop_mail, mail_stopped) = tokio::sync::watch::channel(false);
+    let mail_worker = tokio::spawn(mail::worker::run(app.clone(), mail_stopped));
     let router = http::router(app);
     let result = axum::serve(
         listener,
@@ -48,5 +51,8 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await;
     reloader.abort();
+    // Let the worker finish the message in hand; a lease covers the rest.
+    let _ = stop_mail.send(true);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), mail_worker).await;
     result
 }

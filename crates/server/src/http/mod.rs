@@ -8,6 +8,7 @@ pub mod error;
 mod extract;
 mod middleware;
 mod ops;
+mod recovery;
 
 use std::sync::Arc;
 
@@ -30,10 +31,12 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
     paths(
         auth::signup, auth::login, auth::refresh, auth::logout,
         account::me, account::sessions, account::end_session, account::change_password,
+        recovery::verify, recovery::resend, recovery::forgot, recovery::validate, recovery::reset,
+        recovery::change_email,
         ops::health, ops::ready, ops::metrics, ops::jwks, ops::openapi,
     ),
     modifiers(&SecuritySchemes),
-    tags((name = "auth"), (name = "account"), (name = "operations"))
+    tags((name = "auth"), (name = "account"), (name = "email"), (name = "operations"))
 )]
 pub struct ApiDoc;
 
@@ -64,6 +67,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .merge(auth::router())
         .merge(account::router())
+        .merge(recovery::router())
         .merge(ops::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

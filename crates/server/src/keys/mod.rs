@@ -47,7 +47,7 @@ struct Loaded {
 
 pub struct KeyRing {
     store: Arc<dyn Store>,
-    master: MasterKey,
+    master: Arc<MasterKey>,
     alg: Algorithm,
     issuer: String,
     audience: String,
@@ -76,7 +76,7 @@ impl KeyRing {
     /// Loads the keys, creating one when there is none of the configured algorithm.
     pub async fn open(
         store: Arc<dyn Store>,
-        master: MasterKey,
+        master: Arc<MasterKey>,
         alg: Algorithm,
         issuer: String,
         audience: String,

@@ -4,7 +4,9 @@ use latchkey_core::password_hash::Verdict;
 use latchkey_core::session::Session;
 use latchkey_core::token::TokenHash;
 use latchkey_core::{Error, Password, SessionId};
-use latchkey_store::EndReason;
+use latchkey_store::{EndReason, TokenPurpose, Write};
+
+use crate::mail::MailKind;
 use tracing::instrument;
 
 use super::{App, Principal};
@@ -102,14 +104,21 @@ impl App {
             .await?
             .map_err(|e| Error::Internal(e.to_string()))?
             .ok_or(Error::CurrentPasswordWrong)?;
-        self.store
-            .change_password(
-                principal.user.id,
-                &hash,
-                Some(principal.session.id),
-                self.clock.now(),
-            )
-            .await?;
+        let user = principal.user.id;
+        let mut writes = vec![
+            Write::SetPassword { user, hash },
+            Write::EndSessions {
+                user,
+                except: Some(principal.session.id),
+                reason: EndReason::PasswordChanged,
+            },
+            Write::RevokeEmailTokens {
+                user,
+                purpose: TokenPurpose::ResetPassword,
+            },
+        ];
+        writes.extend(self.notice(MailKind::PasswordChanged, &principal.user, None)?);
+        self.commit(writes).await?;
         Ok(())
     }
 }

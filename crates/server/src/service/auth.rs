@@ -4,12 +4,13 @@ use latchkey_core::claims::AccessClaims;
 use latchkey_core::password_hash::Verdict;
 use latchkey_core::session::Session;
 use latchkey_core::token::{SecretToken, TokenHash};
-use latchkey_core::{Email, Error, NewUser, Password, SessionId, User, Username};
-use latchkey_store::{Conflict, EndReason, NewSession, RefreshOutcome, StoreError};
+use latchkey_core::{Email, Error, NewUser, Password, SessionId, User, UserId, Username};
+use latchkey_store::{Conflict, EndReason, NewSession, RefreshOutcome, StoreError, Write};
 use serde_json::Map;
 use tracing::instrument;
 
 use super::{App, ClientInfo, Issued, Principal};
+use crate::mail::MailKind;
 
 /// How a login names the account.
 #[derive(Debug, Clone)]
@@ -36,24 +37,41 @@ impl App {
             .run(move || hasher.hash(&password))
             .await?
             .map_err(|e| Error::Internal(e.to_string()))?;
-        let new = NewUser {
-            email: Some(email),
-            username,
-            password_hash: hash,
-            email_verified: false,
-            custom_claims: Map::new(),
-        };
-        match self.store.create_user(new, self.clock.now()).await {
-            Ok(_) => {
+        let id = UserId::generate();
+        let mut writes = vec![Write::InsertUser {
+            id,
+            new: NewUser {
+                email: Some(email.clone()),
+                username,
+                password_hash: hash,
+                email_verified: false,
+                custom_claims: Map::new(),
+            },
+        }];
+        writes.extend(self.verification_writes(id, &email)?);
+        match self.commit(writes).await {
+            Ok(()) => {
                 metrics::counter!("latchkey_signups_total", "result" => "created").increment(1);
                 Ok(())
             }
             Err(StoreError::Conflict(Conflict::Email)) => {
                 metrics::counter!("latchkey_signups_total", "result" => "existing").increment(1);
-                Ok(())
+                self.tell_owner_of_signup_attempt(&email).await
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The address already has an account: its owner hears of the attempt
+    /// (at the address as stored), and the account itself is left alone.
+    async fn tell_owner_of_signup_attempt(&self, email: &Email) -> Result<(), Error> {
+        let Some(owner) = self.store.user_by_email(email.key()).await? else {
+            return Ok(());
+        };
+        if let Some(write) = self.notice(MailKind::SignupAttempt, &owner, None)? {
+            self.commit(vec![write]).await?;
+        }
+        Ok(())
     }
 
     /// Checks a password and opens a session. A wrong password, an unknown

@@ -3,6 +3,9 @@
 
 mod account;
 mod auth;
+mod email;
+
+pub use email::human_duration;
 
 use std::os::unix::fs::DirBuilderExt;
 use std::sync::Arc;
@@ -16,6 +19,7 @@ use latchkey_store::Store;
 use crate::config::Config;
 use crate::hash_pool::HashPool;
 use crate::keys::{KeyRing, MasterKey, parse_alg};
+use crate::mail::Mailer;
 
 pub use auth::LoginId;
 
@@ -27,6 +31,7 @@ pub struct App {
     pub hasher: Arc<Hasher>,
     pub pool: HashPool,
     pub keys: KeyRing,
+    pub mailer: Mailer,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -82,7 +87,8 @@ impl App {
             .create(&config.data_dir)
             .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
         let store = latchkey_store::migrate(&config.database_url).await?;
-        let master = MasterKey::load_or_create(&config.data_dir, master_key_env)?;
+        let master = Arc::new(MasterKey::load_or_create(&config.data_dir, master_key_env)?);
+        let mailer = Mailer::new(&config, master.clone()).map_err(StartError::Other)?;
         let alg = parse_alg(&config.tokens.algorithm)
             .ok_or_else(|| StartError::Other("tokens.algorithm is not supported".into()))?;
         let keys = KeyRing::open(
@@ -105,6 +111,7 @@ impl App {
             hasher: Arc::new(hasher),
             pool,
             keys,
+            mailer,
             clock,
         })
     }

@@ -10,6 +10,8 @@ use latchkey_server::{App, Config};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
+use crate::smtp::Smtp;
+
 pub const PASSWORD: &str = "correct horse battery";
 
 #[derive(Debug, Clone, Copy)]
@@ -19,6 +21,7 @@ pub enum Backend {
 }
 
 pub struct TestApp {
+    pub smtp: Smtp,
     pub base: String,
     pub client: reqwest::Client,
     pub app: Arc<App>,
@@ -54,13 +57,31 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<Self> {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = config_for(backend, dir.path()).await?;
-        tweak(&mut config);
-        Some(Self::start(config, dir).await)
+        Self::spawn_with_smtp(backend, Smtp::start(), tweak).await
     }
 
-    pub async fn start(mut config: Config, dir: tempfile::TempDir) -> Self {
+    /// A server whose mail goes to `smtp` (which may not be listening yet).
+    pub async fn spawn_with_smtp(
+        backend: Backend,
+        smtp: Smtp,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config_for(backend, dir.path()).await?;
+        config.smtp.host = "127.0.0.1".into();
+        config.smtp.port = smtp.port;
+        config.smtp.tls = latchkey_server::config::SmtpTls::None;
+        config.smtp.timeout_secs = 5;
+        config.email.retry_base_secs = 1;
+        tweak(&mut config);
+        Some(Self::start_with(config, dir, smtp).await)
+    }
+
+    pub async fn start(config: Config, dir: tempfile::TempDir) -> Self {
+        Self::start_with(config, dir, Smtp::reserve()).await
+    }
+
+    async fn start_with(mut config: Config, dir: tempfile::TempDir, smtp: Smtp) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         config.listen = addr.to_string();
@@ -77,6 +98,7 @@ impl TestApp {
             let _ = stopped.await;
         }));
         Self {
+            smtp,
             base: format!("http://{addr}"),
             client: reqwest::Client::new(),
             app,
@@ -154,6 +176,13 @@ impl TestApp {
 
     pub fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    /// Moves time on (past a retry's backoff, or a token's expiry) and
+    /// gives the mail worker a moment to notice.
+    pub async fn advance(&self, seconds: i64) {
+        self.clock.advance(seconds);
+        self.app.mailer.queued.notify_one();
     }
 }
 

@@ -3,9 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod helpers;
+mod smtp;
 
 mod account;
 mod auth;
+mod email;
 mod input;
 mod ops;
 mod tokens;

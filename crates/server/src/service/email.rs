@@ -1,0 +1,349 @@
+//! Everything that sends an email: verification, password reset, email
+//! change. A change and the message it causes are one unit of work.
+
+use latchkey_core::token::{SecretToken, TokenHash};
+use latchkey_core::{Email, Error, Password, User, UserId};
+use latchkey_store::{EmailTokenRecord, EndReason, NewEmailToken, StoreError, TokenPurpose, Write};
+use tracing::instrument;
+
+use super::{App, Principal};
+use crate::mail::MailKind;
+
+impl App {
+    /// Applies writes in one transaction, then wakes this node's mail worker.
+    pub(super) async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        let sends_mail = writes.iter().any(|w| matches!(w, Write::Enqueue(_)));
+        self.store.apply(writes, self.clock.now()).await?;
+        if sends_mail {
+            self.mailer.queued.notify_one();
+        }
+        Ok(())
+    }
+
+    /// A new emailed token and the row that remembers its hash.
+    pub(super) fn new_email_token(
+        &self,
+        user: UserId,
+        purpose: TokenPurpose,
+        new_email: Option<Email>,
+    ) -> (SecretToken, NewEmailToken) {
+        let ttl = match purpose {
+            TokenPurpose::ResetPassword => self.config.email.reset_ttl_secs,
+            TokenPurpose::VerifyEmail | TokenPurpose::ChangeEmail => {
+                self.config.email.verification_ttl_secs
+            }
+        };
+        let secret = SecretToken::generate();
+        let row = NewEmailToken {
+            hash: secret.hash(),
+            user_id: user,
+            purpose,
+            new_email,
+            expires_at: self.clock.now() + ttl,
+        };
+        (secret, row)
+    }
+
+    /// The writes that send `user` a fresh verification link.
+    pub(super) fn verification_writes(
+        &self,
+        user: UserId,
+        to: &Email,
+    ) -> Result<Vec<Write>, Error> {
+        let (secret, row) = self.new_email_token(user, TokenPurpose::VerifyEmail, None);
+        let link = self
+            .config
+            .link(&self.config.email.verify_path, secret.expose());
+        let mail = self.mailer.compose(
+            MailKind::VerifyEmail,
+            to.as_str(),
+            Some(link),
+            None,
+            Some(human_duration(self.config.email.verification_ttl_secs)),
+        )?;
+        Ok(vec![Write::InsertEmailToken(row), Write::Enqueue(mail)])
+    }
+
+    /// A notice without a link, e.g. "your password was changed".
+    pub(super) fn notice(
+        &self,
+        kind: MailKind,
+        user: &User,
+        new_email: Option<&Email>,
+    ) -> Result<Option<Write>, Error> {
+        let Some(to) = user.email_str() else {
+            return Ok(None);
+        };
+        let mail = self.mailer.compose(
+            kind,
+            to,
+            None,
+            new_email.map(|e| e.as_str().to_owned()),
+            None,
+        )?;
+        Ok(Some(Write::Enqueue(mail)))
+    }
+
+    /// Looks up an emailed token: unknown or of another purpose is invalid
+    /// (400), used or expired is gone (410).
+    async fn usable_token(
+        &self,
+        presented: &str,
+        purposes: &[TokenPurpose],
+    ) -> Result<(TokenHash, EmailTokenRecord), Error> {
+        let hash = TokenHash::of_presented(presented).ok_or(Error::TokenInvalid)?;
+        let record = self
+            .store
+            .email_token(&hash)
+            .await?
+            .ok_or(Error::TokenInvalid)?;
+        if !purposes.contains(&record.purpose) {
+            return Err(Error::TokenInvalid);
+        }
+        if record.used_at.is_some() || record.expires_at <= self.clock.now() {
+            return Err(Error::TokenExpired);
+        }
+        Ok((hash, record))
+    }
+
+    /// Confirms an address: a sign-up's, or the new one of an email change.
+    #[instrument(skip_all)]
+    pub async fn verify_email(&self, token: &str) -> Result<(), Error> {
+        let (hash, record) = self
+            .usable_token(
+                token,
+                &[TokenPurpose::VerifyEmail, TokenPurpose::ChangeEmail],
+            )
+            .await?;
+        let mut writes = vec![Write::ConsumeEmailToken {
+            hash,
+            purpose: record.purpose,
+        }];
+        match (record.purpose, record.new_email) {
+            (TokenPurpose::ChangeEmail, Some(new)) => {
+                let email = Email::parse(&new).map_err(|_| Error::TokenInvalid)?;
+                writes.push(Write::SetEmail {
+                    user: record.user_id,
+                    email,
+                });
+            }
+            _ => writes.push(Write::MarkEmailVerified {
+                user: record.user_id,
+            }),
+        }
+        match self.commit(writes).await {
+            Ok(()) => {
+                metrics::counter!("latchkey_email_verified_total").increment(1);
+                Ok(())
+            }
+            Err(StoreError::TokenUnusable) => Err(Error::TokenExpired),
+            Err(StoreError::Conflict(_)) => Err(Error::EmailTaken),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Sends a new verification link if the address belongs to an account
+    /// that has not verified it. The caller answers the same either way,
+    /// and the work happens after the answer, so time tells nothing either.
+    pub fn resend_verification(self: &std::sync::Arc<Self>, email: Email) {
+        let app = self.clone();
+        tokio::spawn(async move {
+            let result = async {
+                let Some(user) = app.store.user_by_email(email.key()).await? else {
+                    return Ok(());
+                };
+                let Some(stored) = user
+                    .email
+                    .as_ref()
+                    .filter(|_| !user.email_verified && !user.disabled)
+                else {
+                    return Ok(());
+                };
+                app.commit(app.verification_writes(user.id, stored)?)
+                    .await?;
+                Ok::<(), Error>(())
+            }
+            .await;
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "could not queue a verification email");
+            }
+        });
+    }
+
+    /// Sends a reset link to the stored address of an existing, enabled
+    /// account; nothing otherwise. Same answer and timing either way.
+    pub fn forgot_password(self: &std::sync::Arc<Self>, email: Email) {
+        metrics::counter!("latchkey_password_reset_requests_total").increment(1);
+        let app = self.clone();
+        tokio::spawn(async move {
+            let result = async {
+                let Some(user) = app.store.user_by_email(email.key()).await? else {
+                    return Ok(());
+                };
+                let Some(stored) = user.email.as_ref().filter(|_| !user.disabled) else {
+                    return Ok(());
+                };
+                let (secret, row) = app.new_email_token(user.id, TokenPurpose::ResetPassword, None);
+                let link = app
+                    .config
+                    .link(&app.config.email.reset_path, secret.expose());
+                let mail = app.mailer.compose(
+                    MailKind::PasswordReset,
+                    stored.as_str(),
+                    Some(link),
+                    None,
+                    Some(human_duration(app.config.email.reset_ttl_secs)),
+                )?;
+                app.commit(vec![Write::InsertEmailToken(row), Write::Enqueue(mail)])
+                    .await?;
+                Ok::<(), Error>(())
+            }
+            .await;
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "could not queue a password reset email");
+            }
+        });
+    }
+
+    /// The address a reset link is for, if the link can still be used.
+    pub async fn validate_reset(&self, token: &str) -> Result<String, Error> {
+        let (_, record) = self
+            .usable_token(token, &[TokenPurpose::ResetPassword])
+            .await?;
+        let user = self
+            .store
+            .user_by_id(record.user_id)
+            .await?
+            .ok_or(Error::TokenInvalid)?;
+        Ok(user.email_str().unwrap_or_default().to_owned())
+    }
+
+    /// Sets a new password with a reset link: the link works once, every
+    /// session and refresh token of the user ends, other reset links die,
+    /// and a notice goes to the account's address.
+    #[instrument(skip_all)]
+    pub async fn reset_password(&self, token: &str, new_password: &str) -> Result<(), Error> {
+        let (hash, record) = self
+            .usable_token(token, &[TokenPurpose::ResetPassword])
+            .await?;
+        let user = self
+            .store
+            .user_by_id(record.user_id)
+            .await?
+            .ok_or(Error::TokenInvalid)?;
+        let password = self.acceptable_password(new_password)?;
+        let hasher = self.hasher.clone();
+        let new_hash = self
+            .pool
+            .run(move || hasher.hash(&password))
+            .await?
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let mut writes = vec![
+            Write::ConsumeEmailToken {
+                hash,
+                purpose: TokenPurpose::ResetPassword,
+            },
+            Write::SetPassword {
+                user: user.id,
+                hash: new_hash,
+            },
+            Write::EndSessions {
+                user: user.id,
+                except: None,
+                reason: EndReason::PasswordChanged,
+            },
+            Write::RevokeEmailTokens {
+                user: user.id,
+                purpose: TokenPurpose::ResetPassword,
+            },
+        ];
+        writes.extend(self.notice(MailKind::PasswordChanged, &user, None)?);
+        match self.commit(writes).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::TokenUnusable) => Err(Error::TokenExpired),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Starts an email change: a link to the new address (the change takes
+    /// effect when it is used) and a notice to the old one. An address that
+    /// belongs to another account gets nothing, and the answer is the same.
+    #[instrument(skip_all)]
+    pub async fn request_email_change(
+        &self,
+        principal: &Principal,
+        new_email: Email,
+        current_password: &str,
+    ) -> Result<(), Error> {
+        self.check_current_password(principal, current_password)
+            .await?;
+        if self.store.user_by_email(new_email.key()).await?.is_some() {
+            return Ok(());
+        }
+        let user = &principal.user;
+        let (secret, row) =
+            self.new_email_token(user.id, TokenPurpose::ChangeEmail, Some(new_email.clone()));
+        let link = self
+            .config
+            .link(&self.config.email.verify_path, secret.expose());
+        let mail = self.mailer.compose(
+            MailKind::VerifyEmail,
+            new_email.as_str(),
+            Some(link),
+            Some(new_email.as_str().to_owned()),
+            Some(human_duration(self.config.email.verification_ttl_secs)),
+        )?;
+        let mut writes = vec![Write::InsertEmailToken(row), Write::Enqueue(mail)];
+        writes.extend(self.notice(MailKind::EmailChanged, user, Some(&new_email))?);
+        self.commit(writes).await?;
+        Ok(())
+    }
+
+    /// Checks the signed-in user's current password (for sensitive changes).
+    pub(super) async fn check_current_password(
+        &self,
+        principal: &Principal,
+        given: &str,
+    ) -> Result<(), Error> {
+        let given = Password::parse_attempt(given).ok_or(Error::CurrentPasswordWrong)?;
+        let stored = principal.user.password_hash.clone();
+        let hasher = self.hasher.clone();
+        let verdict = self
+            .pool
+            .run(move || hasher.verify(&given, Some(&stored)))
+            .await?;
+        match verdict {
+            latchkey_core::password_hash::Verdict::Match { .. } => Ok(()),
+            latchkey_core::password_hash::Verdict::Mismatch => Err(Error::CurrentPasswordWrong),
+        }
+    }
+}
+
+/// "24 hours", "1 hour", "30 minutes": for the expiry line of a message.
+pub fn human_duration(secs: i64) -> String {
+    let plural = |n: i64, unit: &str| {
+        if n == 1 {
+            format!("1 {unit}")
+        } else {
+            format!("{n} {unit}s")
+        }
+    };
+    if secs % 86_400 == 0 && secs >= 2 * 86_400 {
+        plural(secs / 86_400, "day")
+    } else if secs % 3600 == 0 {
+        plural(secs / 3600, "hour")
+    } else {
+        plural((secs + 59) / 60, "minute")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(super::human_duration(86_400), "24 hours");
+        assert_eq!(super::human_duration(3600), "1 hour");
+        assert_eq!(super::human_duration(1800), "30 minutes");
+        assert_eq!(super::human_duration(3 * 86_400), "3 days");
+    }
+}
