@@ -1,6 +1,7 @@
 //! `latchkey`: run the service and administer it.
 
 mod logging;
+mod mail;
 mod serve;
 mod user;
 
@@ -52,6 +53,9 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Look at the email outbox; requeue dead messages.
+    #[command(subcommand)]
+    Mail(mail::MailCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,6 +106,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(cmd) => user::run(&*start(config).await?, cmd).await,
+        Command::Mail(cmd) => mail::run(&*start(config).await?, cmd).await,
         Command::Keys(KeysCommand::Rotate) => {
             let app = start(config).await?;
             let kid = app.keys.rotate(app.clock.now()).await?;

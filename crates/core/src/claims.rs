@@ -11,6 +11,7 @@ pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
 /// Names a custom claim may not take, because they carry our own meaning.
 pub const RESERVED_CLAIMS: &[&str] = &[
+    "username",
     "iss",
     "sub",
     "aud",
@@ -44,6 +45,8 @@ pub struct AccessClaims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     pub email_verified: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
     #[serde(flatten)]
     pub custom: Map<String, Value>,
 }
@@ -74,6 +77,7 @@ impl AccessClaims {
             sid: session.to_string(),
             email: user.email_str().map(str::to_owned),
             email_verified: user.email_verified,
+            username: user.username.as_ref().map(|u| u.as_str().to_owned()),
             custom,
         }
     }

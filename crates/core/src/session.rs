@@ -36,6 +36,8 @@ pub struct Session {
     pub ended_at: Option<UnixTime>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// This session's own idle limit, instead of the policy's.
+    pub idle_timeout_secs: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +54,11 @@ impl Session {
             SessionState::Ended
         } else if now >= self.expires_at {
             SessionState::AbsoluteExpired
-        } else if now >= self.last_seen_at.saturating_add(policy.idle_timeout_secs) {
+        } else if now
+            >= self
+                .last_seen_at
+                .saturating_add(self.idle_timeout_secs.unwrap_or(policy.idle_timeout_secs))
+        {
             SessionState::IdleExpired
         } else {
             SessionState::Active
@@ -86,6 +92,7 @@ mod tests {
             ended_at: None,
             ip: None,
             user_agent: None,
+            idle_timeout_secs: None,
         }
     }
 

@@ -14,6 +14,8 @@ pub struct NewSession {
     pub expires_at: UnixTime,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// A session-specific idle limit; `None` follows the configuration.
+    pub idle_timeout_secs: Option<i64>,
 }
 
 #[derive(Debug)]

@@ -49,6 +49,7 @@ pub(crate) struct SessionRow {
     s_ended_at: Option<i64>,
     s_ip: Option<String>,
     s_user_agent: Option<String>,
+    s_idle_timeout_secs: Option<i64>,
 }
 
 impl TryFrom<SessionRow> for Session {
@@ -65,6 +66,7 @@ impl TryFrom<SessionRow> for Session {
             ended_at: r.s_ended_at,
             ip: r.s_ip,
             user_agent: r.s_user_agent,
+            idle_timeout_secs: r.s_idle_timeout_secs,
         })
     }
 }

@@ -13,7 +13,8 @@ macro_rules! session_columns {
     () => {
         "s.id AS s_id, s.user_id AS s_user_id, s.created_at AS s_created_at, \
          s.last_seen_at AS s_last_seen_at, s.expires_at AS s_expires_at, \
-         s.ended_at AS s_ended_at, s.ip AS s_ip, s.user_agent AS s_user_agent"
+         s.ended_at AS s_ended_at, s.ip AS s_ip, s.user_agent AS s_user_agent, \
+         s.idle_timeout_secs AS s_idle_timeout_secs"
     };
 }
 
@@ -165,7 +166,8 @@ macro_rules! impl_sql_store {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query(
                     "INSERT INTO sessions (id, user_id, token_hash, created_at, last_seen_at, \
-                     expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
+                     expires_at, ip, user_agent, idle_timeout_secs) \
+                     VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8)",
                 )
                 .bind(new.id.to_string())
                 .bind(new.user_id.to_string())
@@ -174,6 +176,7 @@ macro_rules! impl_sql_store {
                 .bind(new.expires_at)
                 .bind(new.ip.as_deref())
                 .bind(new.user_agent.as_deref())
+                .bind(new.idle_timeout_secs)
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::from_write)?;
@@ -196,6 +199,7 @@ macro_rules! impl_sql_store {
                     ended_at: None,
                     ip: new.ip,
                     user_agent: new.user_agent,
+                    idle_timeout_secs: new.idle_timeout_secs,
                 })
             }
 

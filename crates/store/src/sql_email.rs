@@ -179,7 +179,12 @@ macro_rules! impl_sql_email {
                 .await?
                 .into_iter()
                 .map(MailRecord::try_from)
-                .collect()
+                .collect::<Result<Vec<_>>>()
+                // RETURNING does not keep the inner ORDER BY: oldest first again.
+                .map(|mut batch| {
+                    batch.sort_by(|a, b| (a.next_attempt_at, &a.id).cmp(&(b.next_attempt_at, &b.id)));
+                    batch
+                })
             }
 
             async fn mark_sent(&self, id: &str, now: UnixTime) -> Result<()> {

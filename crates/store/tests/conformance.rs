@@ -45,6 +45,7 @@ async fn login(store: &dyn Store, user: &User, now: i64) -> (Session, SecretToke
             expires_at: now + SessionPolicy::default().absolute_timeout_secs,
             ip: Some("192.0.2.1".into()),
             user_agent: Some("conformance".into()),
+            idle_timeout_secs: None,
         })
         .await
         .unwrap();

@@ -83,8 +83,15 @@ impl FromRequestParts<AppState> for Principal {
                     v.strip_prefix("Bearer ")
                         .or_else(|| v.strip_prefix("bearer "))
                 })
-                .ok_or(Error::Unauthenticated)?;
-            return Ok(app.authenticate_bearer(token.trim()).await?);
+                .ok_or(Error::Unauthenticated)?
+                .trim();
+            // A JWS has dots; an opaque session token (the compatibility
+            // routes' `sessionToken`) has none.
+            return Ok(if token.contains('.') {
+                app.authenticate_bearer(token).await?
+            } else {
+                app.authenticate_cookie(token).await?
+            });
         }
         if let Some(token) = cookie::read(&parts.headers, app.config.is_https()) {
             return Ok(app.authenticate_cookie(&token).await?);

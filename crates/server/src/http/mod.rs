@@ -2,10 +2,11 @@
 
 mod account;
 mod auth;
-mod cookie;
+mod compat;
+pub(crate) mod cookie;
 mod dto;
 pub mod error;
-mod extract;
+pub(crate) mod extract;
 mod middleware;
 mod ops;
 mod recovery;
@@ -65,6 +66,7 @@ impl utoipa::Modify for SecuritySchemes {
 pub fn router(app: Arc<App>) -> Router {
     let _ = crate::metrics::handle();
     Router::new()
+        .merge(compat::router(&app.config))
         .merge(auth::router())
         .merge(account::router())
         .merge(recovery::router())

@@ -12,7 +12,7 @@ use tracing::instrument;
 use super::{App, Principal};
 use crate::keys::VerifyError;
 
-/// Cookie sessions record activity at most this often, so reads stay reads.
+/// Sessions record activity at most this often, so reads stay mostly reads.
 const TOUCH_EVERY_SECS: i64 = 60;
 
 impl App {
@@ -40,13 +40,26 @@ impl App {
         {
             return Err(Error::Unauthenticated);
         }
-        Ok(Principal { user, session })
+        self.record_activity(Principal { user, session }, now).await
+    }
+
+    /// Keeps a used session from going idle, writing at most once a minute.
+    async fn record_activity(
+        &self,
+        mut principal: Principal,
+        now: i64,
+    ) -> Result<Principal, Error> {
+        if now - principal.session.last_seen_at >= TOUCH_EVERY_SECS {
+            self.store.touch_session(principal.session.id, now).await?;
+            principal.session.last_seen_at = now;
+        }
+        Ok(principal)
     }
 
     /// The caller behind a session cookie; keeps the session alive.
     pub async fn authenticate_cookie(&self, token: &str) -> Result<Principal, Error> {
         let hash = TokenHash::of_presented(token).ok_or(Error::Unauthenticated)?;
-        let (mut session, user) = self
+        let (session, user) = self
             .store
             .session_by_token(&hash)
             .await?
@@ -55,11 +68,7 @@ impl App {
         if user.disabled || !session.is_active(now, &self.config.session) {
             return Err(Error::Unauthenticated);
         }
-        if now - session.last_seen_at >= TOUCH_EVERY_SECS {
-            self.store.touch_session(session.id, now).await?;
-            session.last_seen_at = now;
-        }
-        Ok(Principal { user, session })
+        self.record_activity(Principal { user, session }, now).await
     }
 
     /// The caller's sessions that are still usable, newest first.

@@ -12,6 +12,16 @@ use tracing::instrument;
 use super::{App, ClientInfo, Issued, Principal};
 use crate::mail::MailKind;
 
+/// How long a login's access token and session last.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetimes {
+    pub access_ttl_secs: i64,
+    /// The session's absolute limit.
+    pub session_secs: i64,
+    /// The session's idle limit, if not the configured one.
+    pub idle_secs: Option<i64>,
+}
+
 /// How a login names the account.
 #[derive(Debug, Clone)]
 pub enum LoginId {
@@ -62,6 +72,36 @@ impl App {
         }
     }
 
+    /// Creates an account named only by a username (leochilds.uk). Unlike
+    /// email sign-up, a taken username is an error: usernames are public.
+    #[instrument(skip_all)]
+    pub async fn signup_with_username(
+        &self,
+        username: Username,
+        password: &str,
+    ) -> Result<User, Error> {
+        let password = self.acceptable_password(password)?;
+        if self.store.user_by_username(username.key()).await?.is_some() {
+            return Err(Error::UsernameTaken);
+        }
+        let hasher = self.hasher.clone();
+        let hash = self
+            .pool
+            .run(move || hasher.hash(&password))
+            .await?
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let new = NewUser {
+            email: None,
+            username: Some(username),
+            password_hash: hash,
+            email_verified: false,
+            custom_claims: Map::new(),
+        };
+        let user = self.store.create_user(new, self.clock.now()).await?;
+        metrics::counter!("latchkey_signups_total", "result" => "created").increment(1);
+        Ok(user)
+    }
+
     /// The address already has an account: its owner hears of the attempt
     /// (at the address as stored), and the account itself is left alone.
     async fn tell_owner_of_signup_attempt(&self, email: &Email) -> Result<(), Error> {
@@ -84,6 +124,28 @@ impl App {
         password: &str,
         client: ClientInfo,
     ) -> Result<Issued, Error> {
+        self.login_for(id, password, client, self.standard_lifetimes())
+            .await
+    }
+
+    /// The lifetimes the configuration gives a login.
+    pub fn standard_lifetimes(&self) -> Lifetimes {
+        Lifetimes {
+            access_ttl_secs: self.keys.access_ttl_secs(),
+            session_secs: self.config.session.absolute_timeout_secs,
+            idle_secs: None,
+        }
+    }
+
+    /// A login whose token and session last as long as `lifetimes` says
+    /// (for compatibility routes that promise longer-lived tokens).
+    pub async fn login_for(
+        &self,
+        id: Option<LoginId>,
+        password: &str,
+        client: ClientInfo,
+        lifetimes: Lifetimes,
+    ) -> Result<Issued, Error> {
         let result = self.check_login(id, password).await;
         let label = match &result {
             Ok(_) => "success",
@@ -94,7 +156,7 @@ impl App {
         };
         metrics::counter!("latchkey_login_attempts_total", "result" => label).increment(1);
         let user = result?;
-        self.open_session(user, client).await
+        self.open_session(user, client, lifetimes).await
     }
 
     async fn check_login(&self, id: Option<LoginId>, password: &str) -> Result<User, Error> {
@@ -148,7 +210,12 @@ impl App {
         });
     }
 
-    async fn open_session(&self, user: User, client: ClientInfo) -> Result<Issued, Error> {
+    async fn open_session(
+        &self,
+        user: User,
+        client: ClientInfo,
+        lifetimes: Lifetimes,
+    ) -> Result<Issued, Error> {
         let now = self.clock.now();
         let cookie = SecretToken::generate();
         let refresh = SecretToken::generate();
@@ -160,16 +227,17 @@ impl App {
                 token_hash: cookie.hash(),
                 refresh_hash: refresh.hash(),
                 now,
-                expires_at: now + self.config.session.absolute_timeout_secs,
+                expires_at: now + lifetimes.session_secs,
                 ip: client.ip,
                 user_agent: client.user_agent,
+                idle_timeout_secs: lifetimes.idle_secs,
             })
             .await?;
         metrics::counter!("latchkey_sessions_created_total").increment(1);
-        let access_token = self.access_token(&user, &session)?;
+        let access_token = self.access_token(&user, &session, lifetimes.access_ttl_secs)?;
         Ok(Issued {
             access_token,
-            expires_in: self.keys.access_ttl_secs(),
+            expires_in: lifetimes.access_ttl_secs,
             refresh_token: refresh,
             cookie_token: Some(cookie),
             session,
@@ -177,14 +245,14 @@ impl App {
         })
     }
 
-    fn access_token(&self, user: &User, session: &Session) -> Result<String, Error> {
+    fn access_token(&self, user: &User, session: &Session, ttl_secs: i64) -> Result<String, Error> {
         let claims = AccessClaims::new(
             user,
             session.id,
             self.keys.issuer(),
             self.keys.audience(),
             self.clock.now(),
-            self.keys.access_ttl_secs(),
+            ttl_secs,
         );
         self.keys.sign(&claims)
     }
@@ -232,7 +300,7 @@ impl App {
                 .await?;
             return Err(Error::InvalidRefreshToken);
         }
-        let access_token = self.access_token(&user, &session)?;
+        let access_token = self.access_token(&user, &session, self.keys.access_ttl_secs())?;
         Ok(Issued {
             access_token,
             expires_in: self.keys.access_ttl_secs(),

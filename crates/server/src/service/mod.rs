@@ -21,7 +21,7 @@ use crate::hash_pool::HashPool;
 use crate::keys::{KeyRing, MasterKey, parse_alg};
 use crate::mail::Mailer;
 
-pub use auth::LoginId;
+pub use auth::{Lifetimes, LoginId};
 
 /// Everything a request handler may need, built once at start-up.
 #[derive(Debug)]

@@ -7,6 +7,7 @@ mod smtp;
 
 mod account;
 mod auth;
+mod compat;
 mod email;
 mod input;
 mod ops;

@@ -1,0 +1,319 @@
+//! The SanctumTools and leochilds.uk routes, in their seed documents' shapes,
+//! and imported legacy hashes upgraded on login.
+
+use std::time::Duration;
+
+use latchkey_core::{Email, NewUser, Username};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, PASSWORD, TestApp, jwt_parts};
+
+const BCRYPT_PASSWORD: &str = "correct horse battery staple";
+const BCRYPT: &str = "$2b$05$fSUO/oLSH1DIYrWopIN59OVc8PWwwZgKQChMAmyedJQAxNdLemoPW";
+/// Made by leochilds.uk's own `hashPassword` (Node `crypto.scrypt`), same password.
+const SCRYPT: &str = "rMinp8B51y4D8wv9ygaGiOobFifWMQuMCy8vLLeSbuQ=:p/LFmOhekXGRiSK+KUqPukMGL19utE5EVPdLfM3EUjaJD1gr/4sLg38+75PhXzokDHkpwbKyNaeYZoqwdp4KJg==";
+
+async fn compat_app(backend: Backend) -> Option<TestApp> {
+    TestApp::spawn_with(backend, |c| {
+        c.compat = vec!["sanctumtools".into(), "leochilds".into()]
+    })
+    .await
+}
+
+async fn legacy_user(t: &TestApp, email: Option<&str>, username: Option<&str>, hash: &str) {
+    t.app
+        .store
+        .create_user(
+            NewUser {
+                email: email.map(|e| Email::parse(e).unwrap()),
+                username: username.map(|u| Username::parse(u).unwrap()),
+                password_hash: hash.into(),
+                email_verified: true,
+                custom_claims: Default::default(),
+            },
+            t.now(),
+        )
+        .await
+        .unwrap();
+}
+
+async fn stored_hash_becomes_argon2id(t: &TestApp, username_or_email: &str) {
+    for _ in 0..100 {
+        let user = match t.app.store.user_by_email(username_or_email).await.unwrap() {
+            Some(u) => u,
+            None => t
+                .app
+                .store
+                .user_by_username(username_or_email)
+                .await
+                .unwrap()
+                .unwrap(),
+        };
+        if user
+            .password_hash
+            .starts_with("$argon2id$v=19$m=19456,t=2,p=1$")
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the hash of {username_or_email} was not upgraded");
+}
+
+async fn compat_routes_are_off_unless_configured(backend: Backend) {
+    let Some(t) = TestApp::spawn(backend).await else {
+        return;
+    };
+    for path in [
+        "/api/forgot-password",
+        "/api/login",
+        "/auth/login",
+        "/auth/signup",
+    ] {
+        let r = t.post(path, json!({})).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+}
+
+async fn sanctumtools_reset_flow_in_its_own_shapes(backend: Backend) {
+    let Some(t) = compat_app(backend).await else {
+        return;
+    };
+    legacy_user(&t, Some("alice@example.com"), None, BCRYPT).await;
+    let (old, _) = t.login("alice@example.com", BCRYPT_PASSWORD).await;
+    for email in ["alice@example.com", "nobody@example.com"] {
+        let r = t
+            .post("/api/forgot-password", json!({"email": email}))
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(
+            r.json::<Value>().await.unwrap(),
+            json!({"success": true, "message": "Check your email"})
+        );
+    }
+    let mail = t.smtp.wait_for("alice@example.com", 1).await.remove(0);
+    assert!(
+        mail.link()
+            .starts_with(&format!("{}/reset-password?token=", t.base)),
+        "{}",
+        mail.link()
+    );
+    let token = mail.token();
+    let r = t
+        .client
+        .get(t.url(&format!("/api/validate-reset-token?token={token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"valid": true, "email": "alice@example.com"})
+    );
+    let r = t
+        .post(
+            "/api/reset-password",
+            json!({"token": token, "newPassword": "sanctum new password"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"success": true, "message": "Password updated"})
+    );
+    // Old sessions are gone; the old and reused links fail in the same shape.
+    assert_eq!(
+        t.get_bearer("/api/v1/me", old["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let r = t
+        .post(
+            "/api/reset-password",
+            json!({"token": token, "newPassword": "another new password"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.json::<Value>().await.unwrap()["success"], false);
+    let r = t
+        .client
+        .get(t.url(&format!("/api/validate-reset-token?token={token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.json::<Value>().await.unwrap()["valid"], false);
+    // Login in SanctumTools' shape; the session token works on /api/v1 too.
+    let r = t
+        .post(
+            "/api/login",
+            json!({"email": "alice@example.com", "password": BCRYPT_PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"success": false, "message": "Invalid email or password"})
+    );
+    let r = t
+        .post(
+            "/api/login",
+            json!({"email": "alice@example.com", "password": "sanctum new password"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers().get("set-cookie").is_some());
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["success"], true);
+    let session = body["sessionToken"].as_str().unwrap();
+    let me: Value = t
+        .get_bearer("/api/v1/me", session)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["email"], "alice@example.com");
+    let r = t
+        .post(
+            "/api/forgot-password",
+            json!({"email": ["alice@example.com", "eve@example.com"]}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.json::<Value>().await.unwrap()["success"], false);
+}
+
+async fn leochilds_username_accounts_and_24_hour_tokens(backend: Backend) {
+    let Some(t) = compat_app(backend).await else {
+        return;
+    };
+    let r = t
+        .post(
+            "/auth/signup",
+            json!({"username": "leo", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"message": "User created", "username": "leo"})
+    );
+    let r = t
+        .post(
+            "/auth/signup",
+            json!({"username": "LEO", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"error": "User already exists"})
+    );
+    let r = t
+        .post(
+            "/auth/signup",
+            json!({"username": "mia", "password": "short"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        r.json::<Value>().await.unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .contains("8 characters")
+    );
+    let r = t
+        .post(
+            "/auth/login",
+            json!({"username": "leo", "password": "wrong password"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"error": "Invalid credentials"})
+    );
+    let r = t
+        .post(
+            "/auth/login",
+            json!({"username": "leo", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body.as_object().unwrap().len(), 1, "{body}");
+    let token = body["token"].as_str().unwrap();
+    let (_, claims) = jwt_parts(token);
+    assert_eq!(claims["username"], "leo");
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        86_400
+    );
+    let r = t.get_bearer("/auth/user", token).await;
+    let user: Value = r.json().await.unwrap();
+    assert_eq!(user["username"], "leo");
+    assert!(!user.to_string().contains("argon2") && user.get("passwordHash").is_none());
+    // Idle for hours, still valid within its day; then not.
+    t.advance(6 * 3600).await;
+    assert_eq!(
+        t.get_bearer("/auth/user", token).await.status(),
+        StatusCode::OK
+    );
+    t.advance(18 * 3600).await;
+    let r = t.get_bearer("/auth/user", token).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"error": "Unauthorized"})
+    );
+    assert_eq!(
+        t.client
+            .get(t.url("/auth/user"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn imported_hashes_log_in_and_are_upgraded(backend: Backend) {
+    let Some(t) = compat_app(backend).await else {
+        return;
+    };
+    legacy_user(&t, Some("bcrypt@example.com"), None, BCRYPT).await;
+    legacy_user(&t, None, Some("scrypt_user"), SCRYPT).await;
+    let r = t
+        .post(
+            "/api/v1/login",
+            json!({"email": "bcrypt@example.com", "password": "wrong password"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    t.login("bcrypt@example.com", BCRYPT_PASSWORD).await;
+    stored_hash_becomes_argon2id(&t, "bcrypt@example.com").await;
+    t.login("bcrypt@example.com", BCRYPT_PASSWORD).await;
+    let r = t
+        .post(
+            "/auth/login",
+            json!({"username": "scrypt_user", "password": BCRYPT_PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    stored_hash_becomes_argon2id(&t, "scrypt_user").await;
+    let r = t
+        .post(
+            "/auth/login",
+            json!({"username": "scrypt_user", "password": BCRYPT_PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+crate::on_both_backends!(
+    compat_routes_are_off_unless_configured,
+    sanctumtools_reset_flow_in_its_own_shapes,
+    leochilds_username_accounts_and_24_hour_tokens,
+    imported_hashes_log_in_and_are_upgraded,
+);
