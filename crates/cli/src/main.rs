@@ -1,5 +1,6 @@
 //! `latchkey`: run the service and administer it.
 
+mod import;
 mod logging;
 mod mail;
 mod serve;
@@ -53,6 +54,9 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Import accounts from another system.
+    #[command(subcommand)]
+    Import(import::ImportCommand),
     /// Look at the email outbox; requeue dead messages.
     #[command(subcommand)]
     Mail(mail::MailCommand),
@@ -98,6 +102,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     )?;
     match cli.command {
         Command::Serve { .. } => serve::run(start(config).await?).await,
+        Command::Import(cmd) => {
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+            let store = latchkey_store::migrate(&config.database_url).await?;
+            import::run(&*store, SystemClock.now(), cmd).await
+        }
         Command::Migrate => {
             std::fs::create_dir_all(&config.data_dir)
                 .with_context(|| format!("cannot create {}", config.data_dir.display()))?;

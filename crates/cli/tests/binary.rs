@@ -367,3 +367,41 @@ async fn no_password_or_token_reaches_the_log() {
         assert!(!text.contains(secret), "a secret reached the log");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imported_users_keep_their_hashes_and_can_log_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let bcrypt = "$2b$05$fSUO/oLSH1DIYrWopIN59OVc8PWwwZgKQChMAmyedJQAxNdLemoPW";
+    let rows = [
+        json!({"email": "imported@example.com", "password_hash": bcrypt, "email_verified": true,
+               "custom_claims": {"tenant_id": "acme"}}),
+        json!({"email": "broken", "password_hash": bcrypt}),
+        json!({"username": "nohash", "password_hash": "hunter2"}),
+        json!({"email": "IMPORTED@example.com", "password_hash": bcrypt}),
+    ];
+    let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(dir.path().join("users.jsonl"), text).unwrap();
+    let (ok, out, err) =
+        run(latchkey(dir.path()).args(["import", "users", "users.jsonl", "--format", "jsonl"]));
+    assert!(!ok, "rejected rows make the exit code non-zero");
+    assert!(out.contains("imported 1 users"), "{out}");
+    assert!(
+        err.contains("line 2: email") && err.contains("line 3: password_hash"),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 4: email: the same address is on line 1"),
+        "{err}"
+    );
+    let server = Server::start(dir.path(), &[]);
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("{}/api/v1/login", server.base))
+        .json(&json!({"email": "imported@example.com", "password": "correct horse battery staple"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["user"]["custom_claims"]["tenant_id"], "acme");
+}

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod email;
 pub mod error;
 pub mod ids;
+pub mod import;
 pub mod password;
 pub mod password_hash;
 pub mod session;
