@@ -42,15 +42,6 @@ pub trait UserStore: Send + Sync {
     async fn set_disabled(&self, id: UserId, disabled: bool, now: UnixTime) -> Result<bool>;
     /// Replaces the stored hash (a rehash after login) without ending sessions.
     async fn replace_password_hash(&self, id: UserId, hash: &str, now: UnixTime) -> Result<()>;
-    /// Sets a new password and, in the same transaction, ends every session of
-    /// the user except `keep`. Returns how many sessions ended.
-    async fn change_password(
-        &self,
-        id: UserId,
-        hash: &str,
-        keep: Option<SessionId>,
-        now: UnixTime,
-    ) -> Result<u64>;
 }
 
 #[async_trait]

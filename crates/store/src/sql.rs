@@ -130,34 +130,6 @@ macro_rules! impl_sql_store {
                     .await?;
                 Ok(())
             }
-
-            async fn change_password(
-                &self,
-                id: UserId,
-                hash: &str,
-                keep: Option<SessionId>,
-                now: UnixTime,
-            ) -> Result<u64> {
-                let mut tx = self.pool.begin().await?;
-                sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
-                    .bind(id.to_string())
-                    .bind(hash)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                let ended = sqlx::query(
-                    "UPDATE sessions SET ended_at = $3, end_reason = $4 \
-                     WHERE user_id = $1 AND ended_at IS NULL AND id <> $2",
-                )
-                .bind(id.to_string())
-                .bind(keep.map(|k| k.to_string()).unwrap_or_default())
-                .bind(now)
-                .bind(EndReason::PasswordChanged.as_str())
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(ended.rows_affected())
-            }
         }
 
         #[async_trait]

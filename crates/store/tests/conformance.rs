@@ -291,11 +291,23 @@ async fn password_change_ends_every_other_session(store: Arc<dyn Store>) {
     let (keep, _, _) = login(&*store, &u, NOW).await;
     login(&*store, &u, NOW + 1).await;
     login(&*store, &u, NOW + 2).await;
-    let ended = store
-        .change_password(u.id, "$argon2id$new", Some(keep.id), NOW + 3)
+    let end_others = |keep: Option<SessionId>, hash: &str| {
+        vec![
+            Write::SetPassword {
+                user: u.id,
+                hash: hash.into(),
+            },
+            Write::EndSessions {
+                user: u.id,
+                except: keep,
+                reason: EndReason::PasswordChanged,
+            },
+        ]
+    };
+    store
+        .apply(end_others(Some(keep.id), "$argon2id$new"), NOW + 3)
         .await
         .unwrap();
-    assert_eq!(ended, 2);
     assert_eq!(
         store.user_by_id(u.id).await.unwrap().unwrap().password_hash,
         "$argon2id$new"
@@ -303,13 +315,11 @@ async fn password_change_ends_every_other_session(store: Arc<dyn Store>) {
     let open = store.open_sessions(u.id).await.unwrap();
     assert_eq!(open.iter().map(|s| s.id).collect::<Vec<_>>(), vec![keep.id]);
     // Without a session to keep, all end (a password reset).
-    assert_eq!(
-        store
-            .change_password(u.id, "$argon2id$x", None, NOW + 4)
-            .await
-            .unwrap(),
-        1
-    );
+    store
+        .apply(end_others(None, "$argon2id$x"), NOW + 4)
+        .await
+        .unwrap();
+    assert!(store.open_sessions(u.id).await.unwrap().is_empty());
     store
         .replace_password_hash(u.id, "$argon2id$rehash", NOW + 5)
         .await
