@@ -1,5 +1,6 @@
 //! `latchkey`: run the service and administer it.
 
+mod audit;
 mod import;
 mod logging;
 mod mail;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use latchkey_core::audit::AuditKind;
 use latchkey_core::{Clock, SystemClock};
 use latchkey_server::{App, Config, Overrides};
 
@@ -54,6 +56,9 @@ enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Read and verify the audit trail.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Import accounts from another system.
     #[command(subcommand)]
     Import(import::ImportCommand),
@@ -101,7 +106,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         },
     )?;
     match cli.command {
-        Command::Serve { .. } => serve::run(start(config).await?).await,
+        Command::Serve { .. } => {
+            let (listener, config) = serve::bind(config).await?;
+            serve::run(start(config).await?, listener).await
+        }
         Command::Import(cmd) => {
             std::fs::create_dir_all(&config.data_dir)
                 .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
@@ -117,9 +125,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User(cmd) => user::run(&*start(config).await?, cmd).await,
         Command::Mail(cmd) => mail::run(&*start(config).await?, cmd).await,
+        Command::Audit(cmd) => audit::run(&*start(config).await?, cmd).await,
         Command::Keys(KeysCommand::Rotate) => {
             let app = start(config).await?;
             let kid = app.keys.rotate(app.clock.now()).await?;
+            let detail = serde_json::json!({ "kid": kid });
+            app.audit(AuditKind::KeysRotated, "success", None, None, detail)
+                .await;
             println!(
                 "new signing key {kid}; earlier keys stay published until their tokens expire"
             );

@@ -4,15 +4,33 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use latchkey_server::App;
+use latchkey_server::{App, Config};
+use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 
-pub async fn run(app: Arc<App>) -> anyhow::Result<()> {
-    let addr = app.config.listen_addr()?;
-    let listener = tokio::net::TcpListener::bind(addr)
+/// Binds the listening socket before anything else starts, so that a
+/// public URL derived from `--listen 127.0.0.1:0` names the real port.
+pub async fn bind(mut config: Config) -> anyhow::Result<(TcpListener, Config)> {
+    let addr = config.listen_addr()?;
+    let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
+    if config.public_url_from_listen {
+        config.public_url = format!("http://{local}");
+    }
+    Ok((listener, config))
+}
+
+pub async fn run(app: Arc<App>, listener: TcpListener) -> anyhow::Result<()> {
+    let local = listener.local_addr()?;
+    if app.mailer.uses_files() {
+        tracing::warn!(
+            dir = %app.config.data_dir.join("mail").display(),
+            "no SMTP server configured: emails are written as .eml files and their links logged; \
+             set LATCHKEY_SMTP_HOST for real delivery"
+        );
+    }
     tracing::info!(
         listen = %local,
         public_url = %app.config.public_url,

@@ -4,6 +4,7 @@ use std::io::BufRead as _;
 
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
+use latchkey_core::audit::AuditKind;
 use latchkey_core::clock::rfc3339;
 use latchkey_core::{User, UserId};
 use latchkey_server::App;
@@ -33,6 +34,8 @@ pub enum UserCommand {
     Disable { email: String },
     /// Enable a disabled account.
     Enable { email: String },
+    /// Lift a login lockout of the account (on every node).
+    Unlock { email: String },
 }
 
 pub async fn run(app: &App, cmd: UserCommand) -> anyhow::Result<()> {
@@ -79,6 +82,14 @@ pub async fn run(app: &App, cmd: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::Disable { email } => set_disabled(app, &email, true).await?,
         UserCommand::Enable { email } => set_disabled(app, &email, false).await?,
+        UserCommand::Unlock { email } => {
+            let email = App::parse_email(&email)?;
+            let Some(user) = app.store.user_by_email(email.key()).await? else {
+                bail!("no account with the address {email}");
+            };
+            app.unlock(&user).await?;
+            println!("{} unlocked", email_of(&user));
+        }
     }
     Ok(())
 }
@@ -91,6 +102,19 @@ async fn set_disabled(app: &App, email: &str, disabled: bool) -> anyhow::Result<
     app.store
         .set_disabled(user.id, disabled, app.clock.now())
         .await?;
+    let kind = if disabled {
+        AuditKind::AccountDisabled
+    } else {
+        AuditKind::AccountEnabled
+    };
+    app.audit(
+        kind,
+        "success",
+        Some(user.id),
+        None,
+        serde_json::Value::Null,
+    )
+    .await;
     let word = if disabled {
         "disabled (all sessions ended)"
     } else {

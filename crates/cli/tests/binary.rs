@@ -29,9 +29,14 @@ struct Server {
 impl Server {
     /// Starts `latchkey serve` on a free port and waits for its first line.
     fn start(cwd: &Path, args: &[&str]) -> Self {
+        Self::start_with_env(cwd, args, &[])
+    }
+
+    fn start_with_env(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = latchkey(cwd)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -230,11 +235,18 @@ async fn acknowledged_signups_survive_kill_9(database_url: Option<String>) {
         .flat_map(|u| ["--database-url".to_owned(), u.clone()])
         .collect();
     let url_refs: Vec<&str> = url_args.iter().map(String::as_str).collect();
-    let server = Server::start(dir.path(), &url_refs);
+    // Durability, not limits, is under test: let every sign-up through.
+    let env = [
+        ("LATCHKEY_RATE_LIMIT_SIGNUP_PER_IP", "off"),
+        ("LATCHKEY_HASH_POOL_QUEUE", "64"),
+    ];
+    let server = Server::start_with_env(dir.path(), &url_refs, &env);
     let client = reqwest::Client::new();
+    let acked = std::sync::atomic::AtomicUsize::new(0);
     let calls = (0..50).map(|i| {
         let client = client.clone();
         let url = format!("{}/api/v1/signup", server.base);
+        let acked = &acked;
         async move {
             let email = format!("crash{i}@example.com");
             let r = client
@@ -242,11 +254,21 @@ async fn acknowledged_signups_survive_kill_9(database_url: Option<String>) {
                 .json(&json!({"email": email, "password": "correct horse battery"}))
                 .send()
                 .await;
-            (email, r.map(|r| r.status().as_u16()).ok())
+            let status = r.map(|r| r.status().as_u16()).ok();
+            if status == Some(202) {
+                acked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            (email, status)
         }
     });
+    // Kill while sign-ups are in flight: after a few have been answered.
     let killer = async {
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        for _ in 0..400 {
+            if acked.load(std::sync::atomic::Ordering::SeqCst) >= 5 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         server.signal("-KILL");
     };
     let (results, ()) = tokio::join!(futures::future::join_all(calls), killer);
@@ -404,4 +426,47 @@ async fn imported_users_keep_their_hashes_and_can_log_in() {
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["user"]["custom_claims"]["tenant_id"], "acme");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_names_the_row_that_was_changed_or_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let client = reqwest::Client::new();
+    for password in ["wrong one 1", "wrong one 2", "wrong one 3"] {
+        client
+            .post(format!("{}/api/v1/login", server.base))
+            .json(&json!({"email": "someone@example.com", "password": password}))
+            .send()
+            .await
+            .unwrap();
+    }
+    drop(server);
+    let (ok, out, err) = run(latchkey(dir.path()).args(["audit", "verify"]));
+    assert!(ok, "{err}");
+    assert!(out.contains("audit chain intact: 3 events"), "{out}");
+    let (_, listed, _) = run(latchkey(dir.path()).args(["audit", "list", "--json"]));
+    assert_eq!(listed.lines().count(), 3);
+    assert!(listed.contains(r#""result":"unknown_account""#), "{listed}");
+
+    let db = format!(
+        "sqlite://{}/latchkey-data/latchkey.db",
+        dir.path().display()
+    );
+    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+    sqlx::query("UPDATE audit_events SET result = 'success' WHERE seq = 2")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (ok, _, err) = run(latchkey(dir.path()).args(["audit", "verify"]));
+    assert!(!ok);
+    assert!(err.contains("event 2 was changed"), "{err}");
+    sqlx::query("DELETE FROM audit_events WHERE seq = 2")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (ok, _, err) = run(latchkey(dir.path()).args(["audit", "verify"]));
+    assert!(!ok);
+    assert!(err.contains("events 2 to 2 were removed"), "{err}");
+    pool.close().await;
 }

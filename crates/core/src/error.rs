@@ -36,6 +36,10 @@ pub enum Error {
     NotFound,
     #[error("the username is taken")]
     UsernameTaken,
+    #[error("too many requests; retry later")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("too many failed attempts; retry later")]
+    TooManyAttempts { retry_after_secs: u64 },
     #[error("the server is busy; retry shortly")]
     Overloaded { retry_after_secs: u32 },
     #[error("the store is unavailable")]
@@ -62,6 +66,8 @@ impl Error {
             Self::EmailTaken => "email-taken",
             Self::NotFound => "not-found",
             Self::UsernameTaken => "username-taken",
+            Self::RateLimited { .. } => "rate-limited",
+            Self::TooManyAttempts { .. } => "too-many-attempts",
             Self::Overloaded { .. } => "overloaded",
             Self::Unavailable => "unavailable",
             Self::Internal(_) => "internal",

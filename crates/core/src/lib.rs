@@ -2,6 +2,7 @@
 //! that decide (is this password acceptable, is this session still valid, what
 //! does this token claim). Nothing here performs I/O.
 
+pub mod audit;
 pub mod claims;
 pub mod clock;
 pub mod email;
@@ -11,6 +12,7 @@ pub mod import;
 pub mod password;
 pub mod password_hash;
 pub mod session;
+pub mod throttle;
 pub mod token;
 pub mod user;
 pub mod username;

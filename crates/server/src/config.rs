@@ -10,6 +10,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use latchkey_core::password::PasswordPolicy;
 use latchkey_core::password_hash::HashParams;
 use latchkey_core::session::SessionPolicy;
+use latchkey_core::throttle::Limit;
 use serde::{Deserialize, Serialize};
 
 /// Environment variables and the configuration keys they set.
@@ -20,6 +21,15 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("PUBLIC_URL", "public_url"),
     ("REQUIRE_VERIFIED_EMAIL", "require_verified_email"),
     ("PASSWORD_MIN_LENGTH", "password.min_length"),
+    ("PASSWORD_REQUIRE_UPPERCASE", "password.require_uppercase"),
+    ("PASSWORD_REQUIRE_LOWERCASE", "password.require_lowercase"),
+    ("PASSWORD_REQUIRE_DIGIT", "password.require_digit"),
+    ("PASSWORD_REQUIRE_SYMBOL", "password.require_symbol"),
+    ("PASSWORD_HISTORY", "password.history"),
+    ("BREACHED_FILE", "breached.file"),
+    ("BREACHED_RANGE_URL", "breached.range_url"),
+    ("BREACHED_TIMEOUT_MS", "breached.timeout_ms"),
+    ("BREACHED_FAIL_CLOSED", "breached.fail_closed"),
     ("ARGON2_MEMORY_KIB", "argon2.memory_kib"),
     ("ARGON2_ITERATIONS", "argon2.iterations"),
     ("ARGON2_PARALLELISM", "argon2.parallelism"),
@@ -49,6 +59,31 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("EMAIL_MAX_ATTEMPTS", "email.max_attempts"),
     ("EMAIL_RETRY_BASE_SECS", "email.retry_base_secs"),
     ("COMPAT", "compat"),
+    ("AUDIT_RETENTION_DAYS", "audit_retention_days"),
+    ("REDIS_URL", "redis_url"),
+    ("TRUSTED_PROXIES", "trusted_proxies"),
+    ("CORS_ORIGINS", "cors_origins"),
+    ("LOCKOUT_THRESHOLD", "lockout.threshold"),
+    ("LOCKOUT_LOCK_SECS", "lockout.lock_secs"),
+    ("LOCKOUT_MAX_LOCK_SECS", "lockout.max_lock_secs"),
+    ("LOCKOUT_HOURLY_CAP", "lockout.hourly_cap"),
+    ("RATE_LIMIT_LOGIN_PER_IP", "rate_limit.login_per_ip"),
+    (
+        "RATE_LIMIT_LOGIN_PER_ACCOUNT",
+        "rate_limit.login_per_account",
+    ),
+    ("RATE_LIMIT_SIGNUP_PER_IP", "rate_limit.signup_per_ip"),
+    ("RATE_LIMIT_FORGOT_PER_IP", "rate_limit.forgot_per_ip"),
+    (
+        "RATE_LIMIT_FORGOT_PER_ACCOUNT",
+        "rate_limit.forgot_per_account",
+    ),
+    ("RATE_LIMIT_RESEND_PER_IP", "rate_limit.resend_per_ip"),
+    (
+        "RATE_LIMIT_RESEND_PER_ACCOUNT",
+        "rate_limit.resend_per_account",
+    ),
+    ("RATE_LIMIT_REFRESH_PER_IP", "rate_limit.refresh_per_ip"),
 ];
 
 /// Compatibility route sets that configuration can switch on.
@@ -65,6 +100,8 @@ pub struct Config {
     pub public_url: String,
     pub require_verified_email: bool,
     pub password: PasswordPolicy,
+    /// Breached-password lists (a local file, a range API); none by default.
+    pub breached: crate::breached::BreachedConfig,
     pub argon2: HashParams,
     pub session: SessionPolicy,
     pub tokens: TokenConfig,
@@ -75,6 +112,53 @@ pub struct Config {
     /// comma-separated string in `LATCHKEY_COMPAT`).
     #[serde(deserialize_with = "list_or_csv")]
     pub compat: Vec<String>,
+    /// Redis for counters shared by several nodes; empty keeps them in process.
+    pub redis_url: String,
+    /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is believed.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub trusted_proxies: Vec<String>,
+    /// Browser origins allowed to call the API; none means CORS is off.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub cors_origins: Vec<String>,
+    pub rate_limit: RateLimits,
+    pub lockout: latchkey_core::throttle::LockoutPolicy,
+    /// Audit events older than this many days are pruned; 0 keeps them all.
+    pub audit_retention_days: u32,
+    /// Set when `public_url` was derived from `listen` (not configured).
+    #[serde(skip)]
+    pub public_url_from_listen: bool,
+}
+
+/// Per-IP and per-account request limits, each `"N/window"` or `"off"`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    pub login_per_ip: Limit,
+    pub login_per_account: Limit,
+    pub signup_per_ip: Limit,
+    pub forgot_per_ip: Limit,
+    pub forgot_per_account: Limit,
+    pub resend_per_ip: Limit,
+    pub resend_per_account: Limit,
+    pub refresh_per_ip: Limit,
+}
+
+impl Default for RateLimits {
+    /// Loose enough for an office behind one address, tight enough that a
+    /// single source cannot hammer: SUMA's WAF allows 300 requests per 5
+    /// minutes per IP, SanctumTools planned 5 reset requests per 15 minutes.
+    fn default() -> Self {
+        Self {
+            login_per_ip: Limit::per(60, 60),
+            login_per_account: Limit::per(20, 60),
+            signup_per_ip: Limit::per(20, 3600),
+            forgot_per_ip: Limit::per(5, 900),
+            forgot_per_account: Limit::per(3, 3600),
+            resend_per_ip: Limit::per(5, 900),
+            resend_per_account: Limit::per(3, 3600),
+            refresh_per_ip: Limit::per(600, 60),
+        }
+    }
 }
 
 /// SMTP delivery. With no host, messages are written as `.eml` files under
@@ -213,6 +297,7 @@ impl Default for Config {
             public_url: String::new(),
             require_verified_email: true,
             password: PasswordPolicy::default(),
+            breached: crate::breached::BreachedConfig::default(),
             argon2: HashParams::default(),
             session: SessionPolicy::default(),
             tokens: TokenConfig::default(),
@@ -220,6 +305,13 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             email: EmailConfig::default(),
             compat: Vec::new(),
+            redis_url: String::new(),
+            trusted_proxies: Vec::new(),
+            cors_origins: Vec::new(),
+            rate_limit: RateLimits::default(),
+            lockout: latchkey_core::throttle::LockoutPolicy::default(),
+            audit_retention_days: 400,
+            public_url_from_listen: false,
         }
     }
 }
@@ -308,6 +400,7 @@ impl Config {
         }
         if self.public_url.is_empty() {
             self.public_url = format!("http://{addr}");
+            self.public_url_from_listen = true;
         }
         let url = url::Url::parse(&self.public_url).map_err(|e| {
             invalid(
@@ -328,6 +421,10 @@ impl Config {
         if !(1..=1024).contains(&self.password.min_length) {
             return Err(invalid("password.min_length", "must be between 1 and 1024"));
         }
+        if self.password.history > 50 {
+            return Err(invalid("password.history", "must be between 0 and 50"));
+        }
+        self.breached.validate()?;
         latchkey_core::password_hash::Hasher::new(self.argon2).map_err(|e| invalid("argon2", e))?;
         let s = &self.session;
         if s.idle_timeout_secs < 60 {
@@ -408,6 +505,24 @@ impl Config {
                 format!("{} is not a directory", dir.display()),
             ));
         }
+        self.trusted_proxy_nets()?;
+        for origin in &self.cors_origins {
+            let parsed = url::Url::parse(origin)
+                .map_err(|_| invalid("cors_origins", format!("{origin:?} is not an origin")))?;
+            if parsed.origin().ascii_serialization() != origin.trim_end_matches('/') {
+                return Err(invalid(
+                    "cors_origins",
+                    format!("{origin:?} must be a bare origin like https://app.example.com"),
+                ));
+            }
+        }
+        let l = &self.lockout;
+        if l.threshold == 0 || l.lock_secs == 0 || l.hourly_cap == 0 {
+            return Err(invalid(
+                "lockout",
+                "threshold, lock_secs and hourly_cap must be above 0",
+            ));
+        }
         if self.smtp.from.is_empty() {
             let host = url
                 .host_str()
@@ -431,6 +546,23 @@ impl Config {
         self.listen
             .parse()
             .map_err(|_| invalid("listen", "not an address"))
+    }
+
+    /// The trusted proxies as networks (a bare address is a /32 or /128).
+    pub fn trusted_proxy_nets(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.trusted_proxies
+            .iter()
+            .map(|p| {
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        invalid(
+                            "trusted_proxies",
+                            format!("{p:?} is not an address or CIDR range"),
+                        )
+                    })
+            })
+            .collect()
     }
 
     pub fn compat(&self, set: &str) -> bool {

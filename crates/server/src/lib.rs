@@ -1,5 +1,6 @@
 //! The Latchkey service: the HTTP API over the core rules and the store.
 
+pub mod breached;
 pub mod config;
 pub mod hash_pool;
 pub mod http;
@@ -35,6 +36,7 @@ pub async fn serve(
                 if let Err(e) = app.keys.reload(app.clock.now()).await {
                     tracing::warn!(error = %e, "could not reload signing keys");
                 }
+                app.prune_audit().await;
                 if let Some(h) = metrics::handle() {
                     h.run_upkeep();
                 }

@@ -3,10 +3,12 @@
 //! Every method that writes commits before it returns.
 
 mod connect;
+pub mod ephemeral;
 mod error;
 mod model;
 mod rows;
 mod sql;
+mod sql_audit;
 mod sql_email;
 
 pub mod postgres;
@@ -42,6 +44,9 @@ pub trait UserStore: Send + Sync {
     async fn set_disabled(&self, id: UserId, disabled: bool, now: UnixTime) -> Result<bool>;
     /// Replaces the stored hash (a rehash after login) without ending sessions.
     async fn replace_password_hash(&self, id: UserId, hash: &str, now: UnixTime) -> Result<()>;
+    /// Up to `limit` of the user's previous password hashes, newest first
+    /// (kept by [`Write::RecordPasswordHistory`]).
+    async fn password_history(&self, id: UserId, limit: u32) -> Result<Vec<String>>;
 }
 
 #[async_trait]
@@ -94,6 +99,39 @@ pub trait UnitOfWork: Send + Sync {
     async fn email_token(&self, hash: &TokenHash) -> Result<Option<EmailTokenRecord>>;
 }
 
+/// The hash-chained audit trail.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends an event at the head of the chain; returns its sequence number.
+    async fn append_audit(&self, event: &latchkey_core::audit::AuditEvent) -> Result<i64>;
+    /// Events in chain order after `after_seq`, optionally of one user and
+    /// from a time on.
+    async fn audit_events(
+        &self,
+        user: Option<UserId>,
+        since: Option<UnixTime>,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<latchkey_core::audit::AuditRecord>>;
+    /// A user's latest events, newest first.
+    async fn recent_audit_events(
+        &self,
+        user: UserId,
+        limit: u32,
+    ) -> Result<Vec<latchkey_core::audit::AuditRecord>>;
+    /// Where the stored chain starts (first seq and the hash it follows) and its head seq.
+    async fn audit_bounds(&self) -> Result<(i64, Vec<u8>, i64)>;
+    /// Deletes events older than `before`, keeping the rest verifiable.
+    async fn prune_audit(&self, before: UnixTime) -> Result<u64>;
+}
+
+/// Operator unlocks of login lockouts, by identifier hash.
+#[async_trait]
+pub trait UnlockStore: Send + Sync {
+    async fn record_unlock(&self, identifiers: &[String], now: UnixTime) -> Result<()>;
+    async fn last_unlock(&self, identifier: &str) -> Result<Option<UnixTime>>;
+}
+
 /// The outbox: messages waiting to be sent, sent, or given up on.
 #[async_trait]
 pub trait Outbox: Send + Sync {
@@ -105,10 +143,19 @@ pub trait Outbox: Send + Sync {
         lease_secs: i64,
         limit: u32,
     ) -> Result<Vec<MailRecord>>;
-    /// Records delivery and forgets the payload.
-    async fn mark_sent(&self, id: &str, now: UnixTime) -> Result<()>;
-    /// Records a failed attempt; `retry_at: None` marks the message dead.
-    async fn mark_failed(&self, id: &str, error: &str, retry_at: Option<UnixTime>) -> Result<()>;
+    /// Records delivery and forgets the payload. `lease` is the claim's
+    /// `locked_until`: a node whose lease ran out (and whose message another
+    /// node may have claimed since) changes nothing. False when that happened.
+    async fn mark_sent(&self, id: &str, lease: UnixTime, now: UnixTime) -> Result<bool>;
+    /// Records a failed attempt under the same lease rule; `retry_at: None`
+    /// marks the message dead.
+    async fn mark_failed(
+        &self,
+        id: &str,
+        lease: UnixTime,
+        error: &str,
+        retry_at: Option<UnixTime>,
+    ) -> Result<bool>;
     /// Newest first.
     async fn list_mail(&self, status: Option<MailStatus>, limit: u32) -> Result<Vec<MailRecord>>;
     /// Puts a dead message back in the queue; false if there is no such dead message.
@@ -120,7 +167,14 @@ pub trait Outbox: Send + Sync {
 /// Everything Latchkey remembers.
 #[async_trait]
 pub trait Store:
-    UserStore + SessionStore + KeyStore + UnitOfWork + Outbox + std::fmt::Debug
+    UserStore
+    + SessionStore
+    + KeyStore
+    + UnitOfWork
+    + Outbox
+    + UnlockStore
+    + AuditStore
+    + std::fmt::Debug
 {
     fn backend(&self) -> Backend;
     /// Answers when the database does.

@@ -209,6 +209,13 @@ pub enum Write {
         user: UserId,
         hash: String,
     },
+    /// Copies the user's stored hash into the password history and keeps
+    /// only the newest `keep` entries (0 empties it). Goes before the
+    /// [`Write::SetPassword`] that replaces that hash, in the same unit.
+    RecordPasswordHistory {
+        user: UserId,
+        keep: u32,
+    },
     /// Ends the user's open sessions, except one.
     EndSessions {
         user: UserId,

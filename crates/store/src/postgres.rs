@@ -29,6 +29,7 @@ impl PgStore {
 mod queries {
     use super::PgStore;
     crate::sql::impl_sql_store!(PgStore);
+    crate::sql_audit::impl_sql_audit!(PgStore);
     crate::sql_email::impl_sql_email!(PgStore, " FOR UPDATE SKIP LOCKED");
 }
 

@@ -179,3 +179,44 @@ impl TryFrom<MailRow> for crate::MailRecord {
         })
     }
 }
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditRow {
+    seq: i64,
+    at: i64,
+    kind: String,
+    result: String,
+    user_id: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    request_id: Option<String>,
+    detail: String,
+    prev_hash: Vec<u8>,
+    hash: Vec<u8>,
+}
+
+impl TryFrom<AuditRow> for latchkey_core::audit::AuditRecord {
+    type Error = StoreError;
+
+    fn try_from(r: AuditRow) -> Result<Self, StoreError> {
+        let user_id = match &r.user_id {
+            Some(id) => Some(UserId::parse(id).ok_or_else(|| corrupt("audit_events.user_id", id))?),
+            None => None,
+        };
+        Ok(Self {
+            seq: r.seq,
+            event: latchkey_core::audit::AuditEvent {
+                at: r.at,
+                kind: r.kind,
+                result: r.result,
+                user_id,
+                ip: r.ip,
+                user_agent: r.user_agent,
+                request_id: r.request_id,
+                detail: r.detail,
+            },
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+        })
+    }
+}

@@ -130,6 +130,18 @@ macro_rules! impl_sql_store {
                     .await?;
                 Ok(())
             }
+
+            async fn password_history(&self, id: UserId, limit: u32) -> Result<Vec<String>> {
+                let rows: Vec<(String,)> = sqlx::query_as(
+                    "SELECT password_hash FROM password_history WHERE user_id = $1 \
+                     ORDER BY id DESC LIMIT $2",
+                )
+                .bind(id.to_string())
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|(hash,)| hash).collect())
+            }
         }
 
         #[async_trait]

@@ -105,6 +105,27 @@ macro_rules! impl_sql_email {
                             .execute(&mut *tx)
                             .await?;
                         }
+                        Write::RecordPasswordHistory { user, keep } => {
+                            if keep > 0 {
+                                sqlx::query(
+                                    "INSERT INTO password_history (user_id, password_hash, created_at) \
+                                     SELECT id, password_hash, $2 FROM users WHERE id = $1",
+                                )
+                                .bind(user.to_string())
+                                .bind(now)
+                                .execute(&mut *tx)
+                                .await?;
+                            }
+                            sqlx::query(
+                                "DELETE FROM password_history WHERE user_id = $1 AND id NOT IN \
+                                 (SELECT id FROM password_history WHERE user_id = $1 \
+                                 ORDER BY id DESC LIMIT $2)",
+                            )
+                            .bind(user.to_string())
+                            .bind(i64::from(keep))
+                            .execute(&mut *tx)
+                            .await?;
+                        }
                         Write::EndSessions { user, except, reason } => {
                             sqlx::query(
                                 "UPDATE sessions SET ended_at = $3, end_reason = $4 \
@@ -159,6 +180,32 @@ macro_rules! impl_sql_email {
         }
 
         #[async_trait]
+        impl $crate::UnlockStore for $store {
+            async fn record_unlock(&self, identifiers: &[String], now: UnixTime) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                for identifier in identifiers {
+                    sqlx::query(
+                        "INSERT INTO unlocks (identifier, unlocked_at) VALUES ($1, $2) \
+                         ON CONFLICT (identifier) DO UPDATE SET unlocked_at = excluded.unlocked_at",
+                    )
+                    .bind(identifier)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn last_unlock(&self, identifier: &str) -> Result<Option<UnixTime>> {
+                Ok(sqlx::query_scalar("SELECT unlocked_at FROM unlocks WHERE identifier = $1")
+                    .bind(identifier)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+        }
+
+        #[async_trait]
         impl $crate::Outbox for $store {
             async fn claim_mail(
                 &self,
@@ -187,33 +234,43 @@ macro_rules! impl_sql_email {
                 })
             }
 
-            async fn mark_sent(&self, id: &str, now: UnixTime) -> Result<()> {
-                sqlx::query(
+            async fn mark_sent(&self, id: &str, lease: UnixTime, now: UnixTime) -> Result<bool> {
+                let done = sqlx::query(
                     "UPDATE outbox SET status = 'sent', sent_at = $2, attempts = attempts + 1, \
-                     payload = $3, locked_until = 0, last_error = NULL WHERE id = $1",
+                     payload = $3, locked_until = 0, last_error = NULL \
+                     WHERE id = $1 AND status = 'pending' AND locked_until = $4",
                 )
                 .bind(id)
                 .bind(now)
                 .bind(Vec::<u8>::new())
+                .bind(lease)
                 .execute(&self.pool)
                 .await?;
-                Ok(())
+                Ok(done.rows_affected() > 0)
             }
 
-            async fn mark_failed(&self, id: &str, error: &str, retry_at: Option<UnixTime>) -> Result<()> {
+            async fn mark_failed(
+                &self,
+                id: &str,
+                lease: UnixTime,
+                error: &str,
+                retry_at: Option<UnixTime>,
+            ) -> Result<bool> {
                 let status = if retry_at.is_some() { MailStatus::Pending } else { MailStatus::Dead };
                 let error: String = error.chars().take(1000).collect();
-                sqlx::query(
+                let done = sqlx::query(
                     "UPDATE outbox SET status = $2, attempts = attempts + 1, last_error = $3, \
-                     next_attempt_at = COALESCE($4, next_attempt_at), locked_until = 0 WHERE id = $1",
+                     next_attempt_at = COALESCE($4, next_attempt_at), locked_until = 0 \
+                     WHERE id = $1 AND status = 'pending' AND locked_until = $5",
                 )
                 .bind(id)
                 .bind(status.as_str())
                 .bind(error)
                 .bind(retry_at)
+                .bind(lease)
                 .execute(&self.pool)
                 .await?;
-                Ok(())
+                Ok(done.rows_affected() > 0)
             }
 
             async fn list_mail(&self, status: Option<MailStatus>, limit: u32) -> Result<Vec<MailRecord>> {

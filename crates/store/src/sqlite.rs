@@ -43,6 +43,7 @@ impl SqliteStore {
 mod queries {
     use super::SqliteStore;
     crate::sql::impl_sql_store!(SqliteStore);
+    crate::sql_audit::impl_sql_audit!(SqliteStore);
     crate::sql_email::impl_sql_email!(SqliteStore, "");
 }
 

@@ -45,3 +45,21 @@ pub async fn fresh_postgres_url() -> Option<String> {
 pub fn sqlite_url(dir: &std::path::Path) -> String {
     format!("sqlite://{}/latchkey.db", dir.display())
 }
+
+/// The Redis for tests (`LATCHKEY_TEST_REDIS_URL`, else the local default),
+/// or `None` after saying so when it cannot be reached outside CI.
+#[allow(clippy::panic)]
+pub async fn redis_test_url() -> Option<String> {
+    let url = std::env::var("LATCHKEY_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    match crate::ephemeral::Redis::connect(&url).await {
+        Ok(_) => Some(url),
+        Err(e) if in_ci() => panic!("Redis at {url} is required under CI: {e}"),
+        Err(e) => {
+            eprintln!(
+                "SKIPPED: Redis at {url} is not reachable ({e}); set LATCHKEY_TEST_REDIS_URL"
+            );
+            None
+        }
+    }
+}

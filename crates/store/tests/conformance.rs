@@ -583,13 +583,30 @@ async fn the_outbox_leases_retries_and_gives_up(store: Arc<dyn Store>) {
     let rest = store.claim_mail(NOW + 11, 60, 10).await.unwrap();
     assert_eq!(rest.len(), 1);
     assert!(store.claim_mail(NOW + 12, 60, 10).await.unwrap().is_empty());
-    store.mark_sent(&claimed[0].id, NOW + 13).await.unwrap();
+    assert!(
+        store
+            .mark_sent(&claimed[0].id, NOW + 70, NOW + 13)
+            .await
+            .unwrap()
+    );
+    // A stale lease changes nothing.
+    assert!(
+        !store
+            .mark_failed(&claimed[0].id, NOW + 1, "late", None)
+            .await
+            .unwrap()
+    );
     store
-        .mark_failed(&claimed[1].id, "connection refused", Some(NOW + 100))
+        .mark_failed(
+            &claimed[1].id,
+            NOW + 70,
+            "connection refused",
+            Some(NOW + 100),
+        )
         .await
         .unwrap();
     store
-        .mark_failed(&rest[0].id, "550 no such user", None)
+        .mark_failed(&rest[0].id, NOW + 71, "550 no such user", None)
         .await
         .unwrap();
     assert_eq!(store.mail_counts().await.unwrap(), (1, 1));
@@ -652,6 +669,130 @@ async fn concurrent_claims_never_hand_out_one_message_twice(store: Arc<dyn Store
     assert_eq!(all.len(), 40, "a message was claimed twice");
 }
 
+async fn password_history_keeps_the_newest_hashes_in_the_same_unit(store: Arc<dyn Store>) {
+    let u = user(&*store, "history@example.com").await;
+    let other = user(&*store, "other-history@example.com").await;
+    let first = u.password_hash.clone();
+    assert!(store.password_history(u.id, 5).await.unwrap().is_empty());
+    let change = |user: UserId, hash: &str, keep: u32| {
+        vec![
+            Write::RecordPasswordHistory { user, keep },
+            Write::SetPassword {
+                user,
+                hash: hash.into(),
+            },
+        ]
+    };
+    // All in one second: order comes from insertion, not the clock.
+    for hash in ["$h1", "$h2", "$h3"] {
+        store.apply(change(u.id, hash, 2), NOW).await.unwrap();
+    }
+    store.apply(change(other.id, "$o1", 2), NOW).await.unwrap();
+    assert_eq!(
+        store.password_history(u.id, 5).await.unwrap(),
+        vec!["$h2".to_owned(), "$h1".to_owned()],
+        "the outgoing hash is recorded, newest first, pruned to keep"
+    );
+    assert_eq!(store.password_history(u.id, 1).await.unwrap(), vec!["$h2"]);
+    assert_eq!(
+        store.user_by_id(u.id).await.unwrap().unwrap().password_hash,
+        "$h3"
+    );
+    assert_eq!(
+        store.password_history(other.id, 5).await.unwrap(),
+        vec![first.clone()]
+    );
+    // A unit that fails records nothing.
+    let mut failing = change(u.id, "$h4", 2);
+    failing.push(Write::ConsumeEmailToken {
+        hash: SecretToken::generate().hash(),
+        purpose: TokenPurpose::ResetPassword,
+    });
+    assert!(matches!(
+        store.apply(failing, NOW + 1).await,
+        Err(StoreError::TokenUnusable)
+    ));
+    assert_eq!(store.password_history(u.id, 5).await.unwrap().len(), 2);
+    // keep = 0 (history turned off) empties it.
+    store.apply(change(u.id, "$h5", 0), NOW + 2).await.unwrap();
+    assert!(store.password_history(u.id, 5).await.unwrap().is_empty());
+    assert_eq!(
+        store.password_history(other.id, 5).await.unwrap(),
+        vec![first]
+    );
+}
+
+async fn verify_chain(store: &dyn Store) -> Result<u64, latchkey_core::audit::ChainBreak> {
+    let (first, prev, head) = store.audit_bounds().await.unwrap();
+    let mut check = latchkey_core::audit::ChainCheck::start(first, prev);
+    let mut after = first - 1;
+    loop {
+        let page = store.audit_events(None, None, after, 7).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for row in &page {
+            check.next(row)?;
+        }
+    }
+    check.finish(head)?;
+    Ok(check.checked)
+}
+
+fn audit_event(i: i64, user: Option<UserId>) -> latchkey_core::audit::AuditEvent {
+    let mut e = latchkey_core::audit::AuditEvent::new(
+        latchkey_core::audit::AuditKind::LoginFailed,
+        "wrong_password",
+        NOW + i,
+    );
+    e.user_id = user;
+    e.ip = Some("198.51.100.1".into());
+    e.request_id = Some(format!("req-{i}"));
+    e
+}
+
+async fn concurrent_audit_appends_form_one_chain(store: Arc<dyn Store>) {
+    let u = user(&*store, "audited@example.com").await;
+    let appends = (0..20).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .append_audit(&audit_event(i, Some(u.id)))
+                .await
+                .unwrap()
+        })
+    });
+    let mut seqs: Vec<i64> = futures::future::join_all(appends)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=20).collect::<Vec<_>>());
+    assert_eq!(verify_chain(&*store).await, Ok(20));
+    let mine = store.recent_audit_events(u.id, 5).await.unwrap();
+    assert_eq!(mine.len(), 5);
+    assert_eq!(mine[0].seq, 20, "newest first");
+    let since = store
+        .audit_events(Some(u.id), Some(NOW + 15), 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(since.len(), 5);
+}
+
+async fn pruning_keeps_the_rest_of_the_chain_verifiable(store: Arc<dyn Store>) {
+    for i in 0..10 {
+        store
+            .append_audit(&audit_event(i * 100, None))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.prune_audit(NOW + 450).await.unwrap(), 5);
+    assert_eq!(store.prune_audit(NOW + 450).await.unwrap(), 0);
+    assert_eq!(verify_chain(&*store).await, Ok(5));
+    store.append_audit(&audit_event(2000, None)).await.unwrap();
+    assert_eq!(verify_chain(&*store).await, Ok(6));
+}
+
 /// Instantiates every test above once per backend.
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
@@ -682,6 +823,8 @@ macro_rules! conformance {
 }
 
 conformance!(
+    concurrent_audit_appends_form_one_chain,
+    pruning_keeps_the_rest_of_the_chain_verifiable,
     users_are_found_by_id_email_and_username,
     email_and_username_are_unique_without_regard_to_case,
     users_list_in_pages,
@@ -699,4 +842,5 @@ conformance!(
     email_changes_and_password_resets_in_one_unit,
     the_outbox_leases_retries_and_gives_up,
     concurrent_claims_never_hand_out_one_message_twice,
+    password_history_keeps_the_newest_hashes_in_the_same_unit,
 );

@@ -14,6 +14,7 @@ use crate::service::Principal;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/me", get(me))
+        .route("/api/v1/me/events", get(my_events))
         .route("/api/v1/sessions", get(sessions))
         .route("/api/v1/sessions/{id}", delete(end_session))
         .route("/api/v1/password/change", post(change_password))
@@ -24,6 +25,43 @@ pub fn router() -> Router<AppState> {
     responses((status = 200, body = UserBody), (status = 401, body = Problem)), security(("bearer" = []), ("cookie" = [])))]
 pub async fn me(principal: Principal) -> Json<UserBody> {
     Json(UserBody::from(&principal.user))
+}
+
+/// One of the user's security events.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct EventBody {
+    pub at: String,
+    pub event: String,
+    pub result: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct EventList {
+    pub events: Vec<EventBody>,
+}
+
+/// The user's latest security events, newest first.
+#[utoipa::path(get, path = "/api/v1/me/events", tag = "account",
+    responses((status = 200, body = EventList), (status = 401, body = Problem)), security(("bearer" = []), ("cookie" = [])))]
+pub async fn my_events(
+    State(app): State<AppState>,
+    principal: Principal,
+) -> Result<Json<EventList>, ApiError> {
+    let events = app.my_events(principal.user.id).await?;
+    Ok(Json(EventList {
+        events: events
+            .into_iter()
+            .map(|r| EventBody {
+                at: latchkey_core::clock::rfc3339(r.event.at),
+                event: r.event.kind,
+                result: r.event.result,
+                ip: r.event.ip,
+                user_agent: r.event.user_agent,
+            })
+            .collect(),
+    }))
 }
 
 /// The user's open sessions, newest first.

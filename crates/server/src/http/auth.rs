@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
     responses((status = 202, body = StatusBody), (status = 400, body = Problem), (status = 409, body = Problem)))]
 pub async fn signup(
     State(app): State<AppState>,
+    client: ClientInfo,
     ApiJson(req): ApiJson<SignupRequest>,
 ) -> Result<Response, ApiError> {
     let email = App::parse_email(&req.email)?;
@@ -35,7 +36,7 @@ pub async fn signup(
         .as_deref()
         .map(App::parse_username)
         .transpose()?;
-    app.signup(email, username, &req.password).await?;
+    app.signup(email, username, &req.password, &client).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(StatusBody {
@@ -56,8 +57,8 @@ pub async fn login(
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let id = match (req.email.as_deref(), req.username.as_deref()) {
-        (Some(e), None) => App::parse_email(e).ok().map(LoginId::Email),
-        (None, Some(u)) => App::parse_username(u).ok().map(LoginId::Username),
+        (Some(e), None) => LoginId::from_email_input(e),
+        (None, Some(u)) => LoginId::from_username_input(u),
         _ => return Err(Error::invalid("email", "give either email or username").into()),
     };
     let issued = app.login(id, &req.password, client).await?;
@@ -79,9 +80,10 @@ pub async fn login(
     responses((status = 200, body = TokenResponse), (status = 401, body = Problem)))]
 pub async fn refresh(
     State(app): State<AppState>,
+    client: ClientInfo,
     ApiJson(req): ApiJson<RefreshRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    let issued = app.refresh(&req.refresh_token).await?;
+    let issued = app.refresh(&req.refresh_token, &client).await?;
     Ok(Json(TokenResponse::from(&issued)))
 }
 

@@ -127,6 +127,7 @@ fn status_of(e: &Error) -> StatusCode {
         Error::EmailNotVerified | Error::CurrentPasswordWrong => StatusCode::FORBIDDEN,
         Error::NotFound => StatusCode::NOT_FOUND,
         Error::UsernameTaken | Error::EmailTaken => StatusCode::CONFLICT,
+        Error::RateLimited { .. } | Error::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::Overloaded { .. } | Error::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -135,7 +136,13 @@ fn status_of(e: &Error) -> StatusCode {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let retry_after = match &self {
-            Self::Domain(Error::Overloaded { retry_after_secs }) => Some(*retry_after_secs),
+            Self::Domain(Error::Overloaded { retry_after_secs }) => {
+                Some(u64::from(*retry_after_secs))
+            }
+            Self::Domain(
+                Error::RateLimited { retry_after_secs }
+                | Error::TooManyAttempts { retry_after_secs },
+            ) => Some((*retry_after_secs).max(1)),
             Self::Domain(Error::Unavailable) => Some(5),
             _ => None,
         };

@@ -1,6 +1,6 @@
 //! Extractors: strict JSON bodies, the signed-in caller, the client's details.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -75,6 +75,16 @@ impl FromRequestParts<AppState> for Principal {
         parts: &mut Parts,
         app: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        let mut principal = Self::authenticate(parts, app).await?;
+        principal.client = ClientInfo::from_request_parts(parts, app)
+            .await
+            .unwrap_or_default();
+        Ok(principal)
+    }
+}
+
+impl Principal {
+    async fn authenticate(parts: &Parts, app: &AppState) -> Result<Self, ApiError> {
         if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
             let token = value
                 .to_str()
@@ -100,19 +110,52 @@ impl FromRequestParts<AppState> for Principal {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
+/// The client's address: the connection's peer, or, when the peer is a
+/// trusted proxy, the nearest address in `X-Forwarded-For` that is not
+/// itself a trusted proxy. Anyone else's `X-Forwarded-For` is ignored.
+impl FromRequestParts<AppState> for ClientInfo {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string());
+            .map(|ConnectInfo(addr)| addr.ip());
+        let trusted = |ip: &IpAddr| app.trusted_proxies.iter().any(|net| net.contains(ip));
+        let ip = peer.map(|peer| {
+            if !trusted(&peer) {
+                return peer;
+            }
+            let hops: Vec<&str> = parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .map(str::trim)
+                .collect();
+            hops.into_iter()
+                .rev()
+                .map_while(|hop| hop.parse::<IpAddr>().ok())
+                .find(|hop| !trusted(hop))
+                .unwrap_or(peer)
+        });
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(bound_user_agent);
-        Ok(ClientInfo { ip, user_agent })
+        let request_id = parts
+            .extensions
+            .get::<super::middleware::RequestId>()
+            .map(|r| r.0.clone());
+        Ok(ClientInfo {
+            ip: ip.map(|ip| ip.to_string()),
+            user_agent,
+            request_id,
+        })
     }
 }

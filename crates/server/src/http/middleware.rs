@@ -14,8 +14,13 @@ pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Gives each request an id (ours, never the client's), logs it with the
 /// method, path (never the query, which may hold a token), status and
 /// latency, and counts it by route.
-pub async fn observe(req: Request, next: Next) -> Response {
+/// The request id of the current request, for code that records events.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+pub async fn observe(mut req: Request, next: Next) -> Response {
     let id = uuid::Uuid::now_v7().to_string();
+    req.extensions_mut().insert(RequestId(id.clone()));
     let route = req
         .extensions()
         .get::<MatchedPath>()

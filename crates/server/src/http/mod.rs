@@ -31,7 +31,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
     info(title = "Latchkey", description = "Self-hosted identity: sign-up, login, sessions and tokens."),
     paths(
         auth::signup, auth::login, auth::refresh, auth::logout,
-        account::me, account::sessions, account::end_session, account::change_password,
+        account::me, account::my_events, account::sessions, account::end_session, account::change_password,
         recovery::verify, recovery::resend, recovery::forgot, recovery::validate, recovery::reset,
         recovery::change_email,
         ops::health, ops::ready, ops::metrics, ops::jwks, ops::openapi,
@@ -62,6 +62,27 @@ impl utoipa::Modify for SecuritySchemes {
     }
 }
 
+/// CORS is off (no headers, so browsers refuse cross-origin calls) unless
+/// origins are configured; then exactly those origins may call, with
+/// credentials.
+fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderValue, Method, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok())
+        .collect();
+    if allowed.is_empty() {
+        return CorsLayer::new();
+    }
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+        .allow_credentials(true)
+        .max_age(std::time::Duration::from_secs(600))
+}
+
 /// The whole application as a router.
 pub fn router(app: Arc<App>) -> Router {
     let _ = crate::metrics::handle();
@@ -73,6 +94,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(ops::router())
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(cors(&app.config.cors_origins))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(middleware::security_headers))
         .layer(axum::middleware::from_fn(middleware::observe))

@@ -12,7 +12,7 @@ use super::Json;
 use super::dto::StatusBody;
 use super::error::{ApiError, Problem};
 use super::extract::{ApiJson, ApiQuery, AppState};
-use crate::service::{App, Principal};
+use crate::service::{App, ClientInfo, Principal};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -75,9 +75,10 @@ fn accepted() -> Response {
     responses((status = 200, body = StatusBody), (status = 400, body = Problem), (status = 410, body = Problem)))]
 pub async fn verify(
     State(app): State<AppState>,
+    client: ClientInfo,
     ApiJson(req): ApiJson<TokenRequest>,
 ) -> Result<Json<StatusBody>, ApiError> {
-    app.verify_email(&req.token).await?;
+    app.verify_email(&req.token, &client).await?;
     Ok(Json(StatusBody { status: "verified" }))
 }
 
@@ -86,9 +87,11 @@ pub async fn verify(
     responses((status = 202, body = StatusBody), (status = 400, body = Problem)))]
 pub async fn resend(
     State(app): State<AppState>,
+    client: ClientInfo,
     ApiJson(req): ApiJson<EmailRequest>,
 ) -> Result<Response, ApiError> {
-    app.resend_verification(App::parse_email(&req.email)?);
+    app.resend_verification(App::parse_email(&req.email)?, &client)
+        .await?;
     Ok(accepted())
 }
 
@@ -98,9 +101,11 @@ pub async fn resend(
     responses((status = 202, body = StatusBody), (status = 400, body = Problem)))]
 pub async fn forgot(
     State(app): State<AppState>,
+    client: ClientInfo,
     ApiJson(req): ApiJson<EmailRequest>,
 ) -> Result<Response, ApiError> {
-    app.forgot_password(App::parse_email(&req.email)?);
+    app.forgot_password(App::parse_email(&req.email)?, &client)
+        .await?;
     Ok(accepted())
 }
 
@@ -120,9 +125,11 @@ pub async fn validate(
     responses((status = 204), (status = 400, body = Problem), (status = 410, body = Problem)))]
 pub async fn reset(
     State(app): State<AppState>,
+    client: ClientInfo,
     ApiJson(req): ApiJson<ResetRequest>,
 ) -> Result<StatusCode, ApiError> {
-    app.reset_password(&req.token, &req.new_password).await?;
+    app.reset_password(&req.token, &req.new_password, &client)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -13,7 +13,9 @@ use crate::service::App;
 
 /// How long a claimed message stays reserved for the node that claimed it.
 const LEASE_SECS: i64 = 120;
-const BATCH: u32 = 16;
+/// Small enough that a batch (each send bounded by the SMTP timeout) ends
+/// well inside its lease.
+const BATCH: u32 = 4;
 const IDLE_POLL: Duration = Duration::from_secs(1);
 /// The longest wait between two attempts.
 const MAX_BACKOFF_SECS: i64 = 6 * 3600;
@@ -29,11 +31,9 @@ pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
             update_gauges(&app).await;
             last_gauges = tokio::time::Instant::now();
         }
-        let batch = match app
-            .store
-            .claim_mail(app.clock.now(), LEASE_SECS, BATCH)
-            .await
-        {
+        let claimed_at = app.clock.now();
+        let lease = claimed_at + LEASE_SECS;
+        let batch = match app.store.claim_mail(claimed_at, LEASE_SECS, BATCH).await {
             Ok(batch) => batch,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the outbox");
@@ -42,7 +42,7 @@ pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
         };
         let idle = batch.is_empty();
         for mail in batch {
-            deliver(&app, mail).await;
+            deliver(&app, mail, lease).await;
         }
         if idle {
             tokio::select! {
@@ -54,13 +54,17 @@ pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-async fn deliver(app: &App, mail: latchkey_store::MailRecord) {
+async fn deliver(app: &App, mail: latchkey_store::MailRecord, lease: i64) {
     let now = app.clock.now();
     match app.mailer.deliver(&mail).await {
         Ok(()) => {
             metrics::counter!("latchkey_mail_sent_total", "kind" => mail.kind.clone()).increment(1);
-            if let Err(e) = app.store.mark_sent(&mail.id, app.clock.now()).await {
-                tracing::warn!(error = %e, id = %mail.id, "sent, but could not record it");
+            match app.store.mark_sent(&mail.id, lease, app.clock.now()).await {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(id = %mail.id, "sent after this node's lease ran out"),
+                Err(e) => {
+                    tracing::warn!(error = %e, id = %mail.id, "sent, but could not record it")
+                }
             }
         }
         Err(failure) => {
@@ -79,7 +83,7 @@ async fn deliver(app: &App, mail: latchkey_store::MailRecord) {
             }
             if let Err(e) = app
                 .store
-                .mark_failed(&mail.id, &failure.message, retry_at)
+                .mark_failed(&mail.id, lease, &failure.message, retry_at)
                 .await
             {
                 tracing::warn!(error = %e, id = %mail.id, "could not record a failed delivery");

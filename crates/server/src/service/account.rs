@@ -1,6 +1,5 @@
 //! Who is calling, and what a signed-in user can do to their own account.
 
-use latchkey_core::password_hash::Verdict;
 use latchkey_core::session::Session;
 use latchkey_core::token::TokenHash;
 use latchkey_core::{Error, Password, SessionId};
@@ -9,7 +8,9 @@ use latchkey_store::{EndReason, TokenPurpose, Write};
 use crate::mail::MailKind;
 use tracing::instrument;
 
-use super::{App, Principal};
+use latchkey_core::audit::AuditKind;
+
+use super::{App, ClientInfo, Principal};
 use crate::keys::VerifyError;
 
 /// Sessions record activity at most this often, so reads stay mostly reads.
@@ -40,7 +41,12 @@ impl App {
         {
             return Err(Error::Unauthenticated);
         }
-        self.record_activity(Principal { user, session }, now).await
+        let principal = Principal {
+            user,
+            session,
+            client: ClientInfo::default(),
+        };
+        self.record_activity(principal, now).await
     }
 
     /// Keeps a used session from going idle, writing at most once a minute.
@@ -68,7 +74,12 @@ impl App {
         if user.disabled || !session.is_active(now, &self.config.session) {
             return Err(Error::Unauthenticated);
         }
-        self.record_activity(Principal { user, session }, now).await
+        let principal = Principal {
+            user,
+            session,
+            client: ClientInfo::default(),
+        };
+        self.record_activity(principal, now).await
     }
 
     /// The caller's sessions that are still usable, newest first.
@@ -88,7 +99,19 @@ impl App {
             .store
             .end_session(principal.user.id, id, self.clock.now(), EndReason::Revoked)
             .await?;
-        if ended { Ok(()) } else { Err(Error::NotFound) }
+        if !ended {
+            return Err(Error::NotFound);
+        }
+        let detail = serde_json::json!({ "session": id, "by": principal.session.id });
+        self.audit(
+            AuditKind::SessionEnded,
+            "success",
+            Some(principal.user.id),
+            Some(&principal.client),
+            detail,
+        )
+        .await;
+        Ok(())
     }
 
     /// Changes the password after checking the current one; every other
@@ -100,21 +123,14 @@ impl App {
         current: &str,
         new: &str,
     ) -> Result<(), Error> {
-        let new = self.acceptable_password(new)?;
+        let account = &principal.user;
+        let context = Self::password_context(account.email.as_ref(), account.username.as_ref());
+        let new = self.acceptable_password(new, context).await?;
         let current = Password::parse_attempt(current).ok_or(Error::CurrentPasswordWrong)?;
-        let stored = principal.user.password_hash.clone();
-        let hasher = self.hasher.clone();
-        let hash = self
-            .pool
-            .run(move || match hasher.verify(&current, Some(&stored)) {
-                Verdict::Match { .. } => hasher.hash(&new).map(Some),
-                Verdict::Mismatch => Ok(None),
-            })
-            .await?
-            .map_err(|e| Error::Internal(e.to_string()))?
-            .ok_or(Error::CurrentPasswordWrong)?;
+        let hash = self.replacement_hash(account, new, Some(current)).await?;
         let user = principal.user.id;
         let mut writes = vec![
+            self.password_history_write(user),
             Write::SetPassword { user, hash },
             Write::EndSessions {
                 user,
@@ -128,6 +144,14 @@ impl App {
         ];
         writes.extend(self.notice(MailKind::PasswordChanged, &principal.user, None)?);
         self.commit(writes).await?;
+        self.audit(
+            AuditKind::PasswordChanged,
+            "success",
+            Some(user),
+            Some(&principal.client),
+            serde_json::Value::Null,
+        )
+        .await;
         Ok(())
     }
 }
@@ -142,7 +166,8 @@ impl App {
         password: &str,
         verified: bool,
     ) -> Result<latchkey_core::User, Error> {
-        let password = self.acceptable_password(password)?;
+        let context = Self::password_context(Some(&email), username.as_ref());
+        let password = self.acceptable_password(password, context).await?;
         let hasher = self.hasher.clone();
         let hash = self
             .pool

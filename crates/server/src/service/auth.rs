@@ -6,9 +6,12 @@ use latchkey_core::session::Session;
 use latchkey_core::token::{SecretToken, TokenHash};
 use latchkey_core::{Email, Error, NewUser, Password, SessionId, User, UserId, Username};
 use latchkey_store::{Conflict, EndReason, NewSession, RefreshOutcome, StoreError, Write};
-use serde_json::Map;
+use serde_json::{Map, Value};
 use tracing::instrument;
 
+use latchkey_core::audit::AuditKind;
+
+use super::throttle::{Endpoint, Identifier};
 use super::{App, ClientInfo, Issued, Principal};
 use crate::mail::MailKind;
 
@@ -22,11 +25,71 @@ pub struct Lifetimes {
     pub idle_secs: Option<i64>,
 }
 
+/// A refused login: the answer, and for the audit trail why and whose.
+struct Failed {
+    error: Error,
+    reason: &'static str,
+    user: Option<UserId>,
+}
+
+impl Failed {
+    fn credentials(reason: &'static str, user: Option<UserId>) -> Self {
+        Self {
+            error: Error::InvalidCredentials,
+            reason,
+            user,
+        }
+    }
+}
+
+impl From<Error> for Failed {
+    fn from(error: Error) -> Self {
+        let reason = match &error {
+            Error::TooManyAttempts { .. } => "locked",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::Overloaded { .. } => "overloaded",
+            _ => "error",
+        };
+        Self {
+            error,
+            reason,
+            user: None,
+        }
+    }
+}
+
+impl From<StoreError> for Failed {
+    fn from(e: StoreError) -> Self {
+        Error::from(e).into()
+    }
+}
+
 /// How a login names the account.
 #[derive(Debug, Clone)]
 pub enum LoginId {
     Email(Email),
     Username(Username),
+    /// Input that names no possible account; still checked and counted
+    /// like one, so it answers the same.
+    Unparseable(String),
+}
+
+impl LoginId {
+    pub fn from_email_input(raw: &str) -> Self {
+        Email::parse(raw).map_or_else(|_| Self::Unparseable(raw.to_owned()), Self::Email)
+    }
+
+    pub fn from_username_input(raw: &str) -> Self {
+        Username::parse(raw).map_or_else(|_| Self::Unparseable(raw.to_owned()), Self::Username)
+    }
+
+    fn identifier(&self) -> Identifier {
+        match self {
+            Self::Email(e) => Identifier::email(e),
+            Self::Username(u) => Identifier::username(u),
+            Self::Unparseable(raw) => Identifier::raw(raw),
+        }
+    }
 }
 
 impl App {
@@ -39,8 +102,11 @@ impl App {
         email: Email,
         username: Option<Username>,
         password: &str,
+        client: &ClientInfo,
     ) -> Result<(), Error> {
-        let password = self.acceptable_password(password)?;
+        self.rate_limit(Endpoint::Signup, client, None).await?;
+        let context = Self::password_context(Some(&email), username.as_ref());
+        let password = self.acceptable_password(password, context).await?;
         let hasher = self.hasher.clone();
         let hash = self
             .pool
@@ -62,10 +128,26 @@ impl App {
         match self.commit(writes).await {
             Ok(()) => {
                 metrics::counter!("latchkey_signups_total", "result" => "created").increment(1);
+                self.audit(
+                    AuditKind::Registration,
+                    "success",
+                    Some(id),
+                    Some(client),
+                    Value::Null,
+                )
+                .await;
                 Ok(())
             }
             Err(StoreError::Conflict(Conflict::Email)) => {
                 metrics::counter!("latchkey_signups_total", "result" => "existing").increment(1);
+                self.audit(
+                    AuditKind::Registration,
+                    "email_taken",
+                    None,
+                    Some(client),
+                    Value::Null,
+                )
+                .await;
                 self.tell_owner_of_signup_attempt(&email).await
             }
             Err(e) => Err(e.into()),
@@ -79,8 +161,11 @@ impl App {
         &self,
         username: Username,
         password: &str,
+        client: &ClientInfo,
     ) -> Result<User, Error> {
-        let password = self.acceptable_password(password)?;
+        self.rate_limit(Endpoint::Signup, client, None).await?;
+        let context = Self::password_context(None, Some(&username));
+        let password = self.acceptable_password(password, context).await?;
         if self.store.user_by_username(username.key()).await?.is_some() {
             return Err(Error::UsernameTaken);
         }
@@ -99,6 +184,14 @@ impl App {
         };
         let user = self.store.create_user(new, self.clock.now()).await?;
         metrics::counter!("latchkey_signups_total", "result" => "created").increment(1);
+        self.audit(
+            AuditKind::Registration,
+            "success",
+            Some(user.id),
+            Some(client),
+            Value::Null,
+        )
+        .await;
         Ok(user)
     }
 
@@ -120,7 +213,7 @@ impl App {
     #[instrument(skip_all)]
     pub async fn login(
         &self,
-        id: Option<LoginId>,
+        id: LoginId,
         password: &str,
         client: ClientInfo,
     ) -> Result<Issued, Error> {
@@ -141,34 +234,94 @@ impl App {
     /// (for compatibility routes that promise longer-lived tokens).
     pub async fn login_for(
         &self,
-        id: Option<LoginId>,
+        id: LoginId,
         password: &str,
         client: ClientInfo,
         lifetimes: Lifetimes,
     ) -> Result<Issued, Error> {
-        let result = self.check_login(id, password).await;
+        let started = std::time::Instant::now();
+        let who = id.identifier();
+        let result = self.check_login(id, &who, password, &client).await;
+        // The audit trail (private) keeps the precise reason.
+        let result = match result {
+            Ok(user) => Ok(user),
+            Err(failed) => {
+                let detail = serde_json::json!({ "identifier": who.as_str() });
+                self.audit(
+                    AuditKind::LoginFailed,
+                    failed.reason,
+                    failed.user,
+                    Some(&client),
+                    detail,
+                )
+                .await;
+                Err(failed.error)
+            }
+        };
+        // Reasons on /metrics stay coarse: it is public, and "unknown
+        // account" against "wrong password" would enumerate accounts.
         let label = match &result {
             Ok(_) => "success",
             Err(Error::EmailNotVerified) => "unverified",
             Err(Error::InvalidCredentials) => "invalid_credentials",
+            Err(Error::TooManyAttempts { .. }) => "locked",
+            Err(Error::RateLimited { .. }) => "rate_limited",
             Err(Error::Overloaded { .. }) => "overloaded",
             Err(_) => "error",
         };
         metrics::counter!("latchkey_login_attempts_total", "result" => label).increment(1);
+        metrics::counter!("latchkey_auth_login_attempts_total").increment(1);
+        metrics::histogram!("latchkey_auth_login_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
+        if result.is_ok() {
+            metrics::counter!("latchkey_auth_login_success_total").increment(1);
+        } else {
+            metrics::counter!("latchkey_auth_login_failures_total", "reason" => label).increment(1);
+        }
         let user = result?;
-        self.open_session(user, client, lifetimes).await
+        let issued = self.open_session(user, client.clone(), lifetimes).await?;
+        let (uid, sid) = (
+            Some(issued.user.id),
+            serde_json::json!({ "session": issued.session.id }),
+        );
+        self.audit(
+            AuditKind::LoginSucceeded,
+            "success",
+            uid,
+            Some(&client),
+            sid.clone(),
+        )
+        .await;
+        self.audit(
+            AuditKind::SessionCreated,
+            "success",
+            uid,
+            Some(&client),
+            sid,
+        )
+        .await;
+        Ok(issued)
     }
 
-    async fn check_login(&self, id: Option<LoginId>, password: &str) -> Result<User, Error> {
+    async fn check_login(
+        &self,
+        id: LoginId,
+        who: &Identifier,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<User, Failed> {
+        self.rate_limit(Endpoint::Login, client, Some(who)).await?;
+        self.admit_login(who).await?;
         let user = match id {
-            Some(LoginId::Email(e)) => self.store.user_by_email(e.key()).await?,
-            Some(LoginId::Username(u)) => self.store.user_by_username(u.key()).await?,
-            None => None,
+            LoginId::Email(e) => self.store.user_by_email(e.key()).await?,
+            LoginId::Username(u) => self.store.user_by_username(u.key()).await?,
+            LoginId::Unparseable(_) => None,
         };
         // Over the size bound: no stored password can match. The answer and
         // cost do not depend on the account, so this reveals nothing.
         let Some(password) = Password::parse_attempt(password) else {
-            return Err(Error::InvalidCredentials);
+            self.login_failed(who).await;
+            return Err(Failed::credentials("password_too_long", user.map(|u| u.id)));
         };
         let stored = user.as_ref().map(|u| u.password_hash.clone());
         let hasher = self.hasher.clone();
@@ -177,17 +330,29 @@ impl App {
             .pool
             .run(move || hasher.verify(&candidate, stored.as_deref()))
             .await?;
-        let (Verdict::Match { needs_rehash }, Some(user)) = (verdict, user) else {
-            return Err(Error::InvalidCredentials);
+        let (Verdict::Match { needs_rehash }, Some(user)) = (verdict, user.clone()) else {
+            self.login_failed(who).await;
+            let reason = if user.is_some() {
+                "wrong_password"
+            } else {
+                "unknown_account"
+            };
+            return Err(Failed::credentials(reason, user.map(|u| u.id)));
         };
         if user.disabled {
-            return Err(Error::InvalidCredentials);
+            self.login_failed(who).await;
+            return Err(Failed::credentials("disabled", Some(user.id)));
         }
+        self.login_succeeded(who).await;
         if needs_rehash {
             self.rehash_later(&user, password);
         }
         if self.config.require_verified_email && user.awaits_verification() {
-            return Err(Error::EmailNotVerified);
+            return Err(Failed {
+                error: Error::EmailNotVerified,
+                reason: "email_not_verified",
+                user: Some(user.id),
+            });
         }
         Ok(user)
     }
@@ -260,18 +425,20 @@ impl App {
     /// Rotates a refresh token. A token presented a second time ends its
     /// whole session (RFC 9700 reuse detection).
     #[instrument(skip_all)]
-    pub async fn refresh(&self, presented: &str) -> Result<Issued, Error> {
-        let result = self.rotate(presented).await;
+    pub async fn refresh(&self, presented: &str, client: &ClientInfo) -> Result<Issued, Error> {
+        self.rate_limit(Endpoint::Refresh, client, None).await?;
+        let result = self.rotate(presented, client).await;
         let label = match &result {
             Ok(_) => "success",
             Err(Error::RefreshTokenReused) => "reused",
             Err(_) => "invalid",
         };
         metrics::counter!("latchkey_token_refresh_total", "result" => label).increment(1);
+        metrics::counter!("latchkey_auth_token_refresh_total").increment(1);
         result
     }
 
-    async fn rotate(&self, presented: &str) -> Result<Issued, Error> {
+    async fn rotate(&self, presented: &str, client: &ClientInfo) -> Result<Issued, Error> {
         let presented = TokenHash::of_presented(presented).ok_or(Error::InvalidRefreshToken)?;
         let next = SecretToken::generate();
         let now = self.clock.now();
@@ -283,6 +450,16 @@ impl App {
             RefreshOutcome::Rotated(session) => session,
             RefreshOutcome::Reused(id) => {
                 tracing::warn!(session = %id, "refresh token reuse detected; session ended");
+                let owner = self.store.session_with_user(id).await?.map(|(_, u)| u.id);
+                let detail = serde_json::json!({ "session": id });
+                self.audit(
+                    AuditKind::RefreshTokenReuse,
+                    "session_ended",
+                    owner,
+                    Some(client),
+                    detail,
+                )
+                .await;
                 return Err(Error::RefreshTokenReused);
             }
             RefreshOutcome::SessionEnded | RefreshOutcome::Unknown => {
@@ -321,11 +498,15 @@ impl App {
                 EndReason::Logout,
             )
             .await?;
+        let detail = serde_json::json!({ "session": principal.session.id });
+        self.audit(
+            AuditKind::Logout,
+            "success",
+            Some(principal.user.id),
+            Some(&principal.client),
+            detail,
+        )
+        .await;
         Ok(())
-    }
-
-    /// A new password checked against the policy; every failed rule is named.
-    pub(super) fn acceptable_password(&self, raw: &str) -> Result<Password, Error> {
-        Password::parse_new(raw, &self.config.password).map_err(Error::WeakPassword)
     }
 }

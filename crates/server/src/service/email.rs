@@ -6,7 +6,11 @@ use latchkey_core::{Email, Error, Password, User, UserId};
 use latchkey_store::{EmailTokenRecord, EndReason, NewEmailToken, StoreError, TokenPurpose, Write};
 use tracing::instrument;
 
-use super::{App, Principal};
+use latchkey_core::audit::AuditKind;
+use serde_json::Value;
+
+use super::throttle::{Endpoint, Identifier};
+use super::{App, ClientInfo, Principal};
 use crate::mail::MailKind;
 
 impl App {
@@ -50,6 +54,7 @@ impl App {
         user: UserId,
         to: &Email,
     ) -> Result<Vec<Write>, Error> {
+        metrics::counter!("latchkey_auth_email_verification_sent_total").increment(1);
         let (secret, row) = self.new_email_token(user, TokenPurpose::VerifyEmail, None);
         let link = self
             .config
@@ -108,7 +113,7 @@ impl App {
 
     /// Confirms an address: a sign-up's, or the new one of an email change.
     #[instrument(skip_all)]
-    pub async fn verify_email(&self, token: &str) -> Result<(), Error> {
+    pub async fn verify_email(&self, token: &str, client: &ClientInfo) -> Result<(), Error> {
         let (hash, record) = self
             .usable_token(
                 token,
@@ -119,6 +124,10 @@ impl App {
             hash,
             purpose: record.purpose,
         }];
+        let kind = match record.purpose {
+            TokenPurpose::ChangeEmail => AuditKind::EmailChanged,
+            _ => AuditKind::EmailVerification,
+        };
         match (record.purpose, record.new_email) {
             (TokenPurpose::ChangeEmail, Some(new)) => {
                 let email = Email::parse(&new).map_err(|_| Error::TokenInvalid)?;
@@ -134,6 +143,14 @@ impl App {
         match self.commit(writes).await {
             Ok(()) => {
                 metrics::counter!("latchkey_email_verified_total").increment(1);
+                self.audit(
+                    kind,
+                    "success",
+                    Some(record.user_id),
+                    Some(client),
+                    Value::Null,
+                )
+                .await;
                 Ok(())
             }
             Err(StoreError::TokenUnusable) => Err(Error::TokenExpired),
@@ -145,7 +162,13 @@ impl App {
     /// Sends a new verification link if the address belongs to an account
     /// that has not verified it. The caller answers the same either way,
     /// and the work happens after the answer, so time tells nothing either.
-    pub fn resend_verification(self: &std::sync::Arc<Self>, email: Email) {
+    pub async fn resend_verification(
+        self: &std::sync::Arc<Self>,
+        email: Email,
+        client: &ClientInfo,
+    ) -> Result<(), Error> {
+        self.rate_limit(Endpoint::Resend, client, Some(&Identifier::email(&email)))
+            .await?;
         let app = self.clone();
         tokio::spawn(async move {
             let result = async {
@@ -168,13 +191,22 @@ impl App {
                 tracing::warn!(error = %e, "could not queue a verification email");
             }
         });
+        Ok(())
     }
 
     /// Sends a reset link to the stored address of an existing, enabled
     /// account; nothing otherwise. Same answer and timing either way.
-    pub fn forgot_password(self: &std::sync::Arc<Self>, email: Email) {
+    pub async fn forgot_password(
+        self: &std::sync::Arc<Self>,
+        email: Email,
+        client: &ClientInfo,
+    ) -> Result<(), Error> {
+        self.rate_limit(Endpoint::Forgot, client, Some(&Identifier::email(&email)))
+            .await?;
         metrics::counter!("latchkey_password_reset_requests_total").increment(1);
+        metrics::counter!("latchkey_auth_password_reset_requests_total").increment(1);
         let app = self.clone();
+        let client = client.clone();
         tokio::spawn(async move {
             let result = async {
                 let Some(user) = app.store.user_by_email(email.key()).await? else {
@@ -196,6 +228,14 @@ impl App {
                 )?;
                 app.commit(vec![Write::InsertEmailToken(row), Write::Enqueue(mail)])
                     .await?;
+                app.audit(
+                    AuditKind::PasswordResetRequested,
+                    "success",
+                    Some(user.id),
+                    Some(&client),
+                    Value::Null,
+                )
+                .await;
                 Ok::<(), Error>(())
             }
             .await;
@@ -203,6 +243,7 @@ impl App {
                 tracing::warn!(error = %e, "could not queue a password reset email");
             }
         });
+        Ok(())
     }
 
     /// The address a reset link is for, if the link can still be used.
@@ -222,7 +263,12 @@ impl App {
     /// session and refresh token of the user ends, other reset links die,
     /// and a notice goes to the account's address.
     #[instrument(skip_all)]
-    pub async fn reset_password(&self, token: &str, new_password: &str) -> Result<(), Error> {
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        new_password: &str,
+        client: &ClientInfo,
+    ) -> Result<(), Error> {
         let (hash, record) = self
             .usable_token(token, &[TokenPurpose::ResetPassword])
             .await?;
@@ -231,18 +277,15 @@ impl App {
             .user_by_id(record.user_id)
             .await?
             .ok_or(Error::TokenInvalid)?;
-        let password = self.acceptable_password(new_password)?;
-        let hasher = self.hasher.clone();
-        let new_hash = self
-            .pool
-            .run(move || hasher.hash(&password))
-            .await?
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let context = Self::password_context(user.email.as_ref(), user.username.as_ref());
+        let password = self.acceptable_password(new_password, context).await?;
+        let new_hash = self.replacement_hash(&user, password, None).await?;
         let mut writes = vec![
             Write::ConsumeEmailToken {
                 hash,
                 purpose: TokenPurpose::ResetPassword,
             },
+            self.password_history_write(user.id),
             Write::SetPassword {
                 user: user.id,
                 hash: new_hash,
@@ -259,7 +302,19 @@ impl App {
         ];
         writes.extend(self.notice(MailKind::PasswordChanged, &user, None)?);
         match self.commit(writes).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                // Proving the mailbox lifts any lockout of the account.
+                self.unlock(&user).await?;
+                self.audit(
+                    AuditKind::PasswordResetCompleted,
+                    "success",
+                    Some(user.id),
+                    Some(client),
+                    Value::Null,
+                )
+                .await;
+                Ok(())
+            }
             Err(StoreError::TokenUnusable) => Err(Error::TokenExpired),
             Err(e) => Err(e.into()),
         }
@@ -296,6 +351,14 @@ impl App {
         let mut writes = vec![Write::InsertEmailToken(row), Write::Enqueue(mail)];
         writes.extend(self.notice(MailKind::EmailChanged, user, Some(&new_email))?);
         self.commit(writes).await?;
+        self.audit(
+            AuditKind::EmailChangeRequested,
+            "success",
+            Some(user.id),
+            Some(&principal.client),
+            Value::Null,
+        )
+        .await;
         Ok(())
     }
 

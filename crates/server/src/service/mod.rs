@@ -2,8 +2,11 @@
 //! They parse nothing from HTTP and know nothing of it; handlers call them.
 
 mod account;
+mod audit;
 mod auth;
 mod email;
+mod policy;
+mod throttle;
 
 pub use email::human_duration;
 
@@ -22,6 +25,7 @@ use crate::keys::{KeyRing, MasterKey, parse_alg};
 use crate::mail::Mailer;
 
 pub use auth::{Lifetimes, LoginId};
+pub use throttle::Identifier;
 
 /// Everything a request handler may need, built once at start-up.
 #[derive(Debug)]
@@ -32,6 +36,11 @@ pub struct App {
     pub pool: HashPool,
     pub keys: KeyRing,
     pub mailer: Mailer,
+    /// Breached-password lists, if configured.
+    pub breached: crate::breached::BreachedChecker,
+    pub ephemeral: Arc<dyn latchkey_store::ephemeral::Ephemeral>,
+    /// Parsed once from `trusted_proxies`.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -40,6 +49,8 @@ pub struct App {
 pub struct ClientInfo {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// This request's id, for the audit trail.
+    pub request_id: Option<String>,
 }
 
 /// A signed-in caller.
@@ -47,6 +58,8 @@ pub struct ClientInfo {
 pub struct Principal {
     pub user: User,
     pub session: Session,
+    /// Where the request came from (for the audit trail).
+    pub client: ClientInfo,
 }
 
 /// Tokens handed out at login or refresh.
@@ -89,6 +102,13 @@ impl App {
         let store = latchkey_store::migrate(&config.database_url).await?;
         let master = Arc::new(MasterKey::load_or_create(&config.data_dir, master_key_env)?);
         let mailer = Mailer::new(&config, master.clone()).map_err(StartError::Other)?;
+        let trusted_proxies = config
+            .trusted_proxy_nets()
+            .map_err(|e| StartError::Other(e.to_string()))?;
+        let redis = Some(config.redis_url.as_str()).filter(|u| !u.is_empty());
+        let ephemeral = latchkey_store::ephemeral::ephemeral(redis)
+            .await
+            .map_err(|e| StartError::Other(format!("redis_url: {e}")))?;
         let alg = parse_alg(&config.tokens.algorithm)
             .ok_or_else(|| StartError::Other("tokens.algorithm is not supported".into()))?;
         let keys = KeyRing::open(
@@ -103,15 +123,20 @@ impl App {
         .await
         .map_err(|e| StartError::Other(e.to_string()))?;
         let hasher = Hasher::new(config.argon2).map_err(|e| StartError::Other(e.to_string()))?;
+        let breached =
+            crate::breached::BreachedChecker::new(&config.breached).map_err(StartError::Other)?;
         let pool = HashPool::new(config.hash_threads(), config.hash_queue())
             .map_err(|e| StartError::Other(format!("cannot start the hash pool: {e}")))?;
         Ok(Self {
             config,
             store,
             hasher: Arc::new(hasher),
+            breached,
             pool,
             keys,
             mailer,
+            ephemeral,
+            trusted_proxies,
             clock,
         })
     }

@@ -5,12 +5,15 @@
 mod helpers;
 mod smtp;
 
+mod abuse;
 mod account;
+mod audit;
 mod auth;
 mod compat;
 mod email;
 mod input;
 mod ops;
+mod policy;
 mod tokens;
 
 /// Runs each named test on both backends: `sqlite::name` and `postgres::name`.

@@ -103,7 +103,53 @@ async fn metrics_count_logins_sessions_and_refreshes(backend: Backend) {
     }
 }
 
+async fn cors_allows_exactly_the_configured_origins(backend: Backend) {
+    let preflight = |t: &TestApp, origin: &'static str| {
+        t.client
+            .request(reqwest::Method::OPTIONS, t.url("/api/v1/login"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let Some(off) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let r = preflight(&off, "https://app.example.com").await.unwrap();
+    assert!(
+        r.headers().get("access-control-allow-origin").is_none(),
+        "CORS is off by default"
+    );
+    let Some(t) = TestApp::spawn_with(backend, |c| {
+        c.cors_origins = vec!["https://app.example.com".into()]
+    })
+    .await
+    else {
+        return;
+    };
+    let r = preflight(&t, "https://app.example.com").await.unwrap();
+    assert_eq!(
+        r.headers().get("access-control-allow-origin").unwrap(),
+        "https://app.example.com"
+    );
+    assert_eq!(
+        r.headers().get("access-control-allow-credentials").unwrap(),
+        "true"
+    );
+    let r = preflight(&t, "https://evil.example.net").await.unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    let r = t
+        .client
+        .get(t.url("/health"))
+        .header("origin", "https://app.example.com.evil.net")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+}
+
 crate::on_both_backends!(
+    cors_allows_exactly_the_configured_origins,
     health_ready_and_docs,
     metrics_count_logins_sessions_and_refreshes,
 );

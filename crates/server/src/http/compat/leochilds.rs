@@ -53,6 +53,20 @@ fn failure(e: impl Into<ApiError>) -> Response {
                 .join("; "),
         ),
         ApiError::Domain(Error::Invalid { message, .. }) => (StatusCode::BAD_REQUEST, message),
+        ApiError::Domain(
+            Error::RateLimited { retry_after_secs } | Error::TooManyAttempts { retry_after_secs },
+        ) => {
+            let retry = [(
+                axum::http::header::RETRY_AFTER,
+                retry_after_secs.max(1).to_string(),
+            )];
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                retry,
+                Json(json!({"error": "Too many requests"})),
+            )
+                .into_response();
+        }
         ApiError::BadRequest(_) | ApiError::UnsupportedMediaType | ApiError::PayloadTooLarge => {
             (StatusCode::BAD_REQUEST, "Invalid request".to_owned())
         }
@@ -63,12 +77,16 @@ fn failure(e: impl Into<ApiError>) -> Response {
 
 async fn signup(
     State(app): State<AppState>,
+    client: ClientInfo,
     body: Result<ApiJson<Credentials>, ApiError>,
 ) -> Response {
     let result = async {
         let ApiJson(c) = body?;
         let username = App::parse_username(&c.username)?;
-        Ok::<_, ApiError>(app.signup_with_username(username, &c.password).await?)
+        Ok::<_, ApiError>(
+            app.signup_with_username(username, &c.password, &client)
+                .await?,
+        )
     }
     .await;
     match result {
@@ -93,7 +111,7 @@ async fn login(
         Ok(b) => b,
         Err(e) => return failure(e),
     };
-    let id = App::parse_username(&c.username).ok().map(LoginId::Username);
+    let id = LoginId::from_username_input(&c.username);
     // The token is the session: it lasts 24 hours, idle or not.
     let lifetimes = Lifetimes {
         access_ttl_secs: TOKEN_SECS,

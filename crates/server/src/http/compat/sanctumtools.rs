@@ -66,6 +66,17 @@ fn failure(e: impl Into<ApiError>) -> Response {
                 .join("; "),
         ),
         ApiError::Domain(Error::Invalid { message, .. }) => (StatusCode::BAD_REQUEST, message),
+        ApiError::Domain(
+            Error::RateLimited { retry_after_secs } | Error::TooManyAttempts { retry_after_secs },
+        ) => {
+            let body =
+                Json(json!({"success": false, "message": "Too many attempts, try again later"}));
+            let retry = [(
+                axum::http::header::RETRY_AFTER,
+                retry_after_secs.max(1).to_string(),
+            )];
+            return (StatusCode::TOO_MANY_REQUESTS, retry, body).into_response();
+        }
         ApiError::BadRequest(_) | ApiError::UnsupportedMediaType | ApiError::PayloadTooLarge => {
             (StatusCode::BAD_REQUEST, "Invalid request".to_owned())
         }
@@ -77,14 +88,18 @@ fn failure(e: impl Into<ApiError>) -> Response {
 
 async fn forgot(
     State(app): State<AppState>,
+    client: ClientInfo,
     body: Result<ApiJson<EmailBody>, ApiError>,
 ) -> Response {
-    let result = body.and_then(|ApiJson(b)| Ok(App::parse_email(&b.email)?));
+    let result = async {
+        let ApiJson(b) = body?;
+        let email = App::parse_email(&b.email)?;
+        app.forgot_password(email, &client).await?;
+        Ok::<_, ApiError>(())
+    }
+    .await;
     match result {
-        Ok(email) => {
-            app.forgot_password(email);
-            Json(json!({"success": true, "message": "Check your email"})).into_response()
-        }
+        Ok(()) => Json(json!({"success": true, "message": "Check your email"})).into_response(),
         Err(e) => failure(e),
     }
 }
@@ -110,13 +125,14 @@ async fn validate(
 
 async fn reset(
     State(app): State<AppState>,
+    client: ClientInfo,
     body: Result<ApiJson<ResetBody>, ApiError>,
 ) -> Response {
     let ApiJson(b) = match body {
         Ok(b) => b,
         Err(e) => return failure(e),
     };
-    match app.reset_password(&b.token, &b.new_password).await {
+    match app.reset_password(&b.token, &b.new_password, &client).await {
         Ok(()) => Json(json!({"success": true, "message": "Password updated"})).into_response(),
         Err(e) => failure(e),
     }
@@ -133,7 +149,7 @@ async fn login(
         Ok(b) => b,
         Err(e) => return failure(e),
     };
-    let id = App::parse_email(&b.email).ok().map(LoginId::Email);
+    let id = LoginId::from_email_input(&b.email);
     match app.login(id, &b.password, client).await {
         Ok(issued) => {
             let Some(token) = issued.cookie_token.as_ref() else {
