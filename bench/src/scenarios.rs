@@ -22,6 +22,9 @@ const MIX_LOGIN: u64 = 1;
 const MIX_REFRESH: u64 = 20;
 const MIX_VERIFY: u64 = 200;
 
+/// Knuth's multiplicative hashing constant, a prime.
+const SPREAD: u64 = 2_654_435_761;
+
 /// Logins done at once while clients get their first session (kept under
 /// the hash pool's queue so that set-up itself is not refused).
 const SETUP_LOGINS_AT_ONCE: usize = 8;
@@ -63,7 +66,8 @@ pub struct LoadArgs {
     /// Virtual clients, each with one request in flight.
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
-    /// Accounts that exist (emails `<prefix><i>@example.com`, i from 0).
+    /// Accounts that exist (emails `<prefix><i>@example.com`, i from 0);
+    /// scenarios go through all of them in a scattered order.
     #[arg(long, default_value_t = 1000)]
     pub accounts: u64,
     /// Their password (also the one new sign-ups get).
@@ -132,12 +136,14 @@ impl Ctx {
         self.next.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// The `i`-th account to use. Consecutive `i` are spread over the whole
+    /// range (multiplied by a prime modulo the count: a permutation, so every
+    /// account comes once per round), so that a short run on a large
+    /// database does not touch only its first rows.
     pub fn email(&self, i: u64) -> String {
-        format!(
-            "{}{}@example.com",
-            self.args.email_prefix,
-            i % self.args.accounts
-        )
+        let n = u128::from(self.args.accounts);
+        let k = (u128::from(i) % n) * u128::from(SPREAD) % n;
+        format!("{}{k}@example.com", self.args.email_prefix)
     }
 
     /// Logs account `i` in, retrying refusals (503) and dropped connections.
@@ -392,4 +398,30 @@ async fn mixed_client(
         }
     }
     Ok(stats)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        load: LoadArgs,
+    }
+
+    #[test]
+    fn every_account_comes_once_per_round() {
+        for accounts in [1u64, 7, 1000] {
+            let args = Cli::parse_from(["x", "--accounts", &accounts.to_string()]).load;
+            let ctx = Ctx::new(args).unwrap();
+            let seen: std::collections::HashSet<String> =
+                (0..accounts).map(|i| ctx.email(i)).collect();
+            assert_eq!(seen.len() as u64, accounts);
+            assert_eq!(ctx.email(accounts), ctx.email(0));
+        }
+    }
 }

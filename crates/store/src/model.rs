@@ -24,8 +24,11 @@ pub enum RefreshOutcome {
     Rotated(Session),
     /// The presented token had been used before; its session is now ended.
     Reused(SessionId),
-    /// The token was current but its session had ended or expired.
+    /// The token was current but its session had ended.
     SessionEnded,
+    /// The token was current but its session had run past its idle or
+    /// absolute limit; it is now ended.
+    Expired(Session),
     /// No such token.
     Unknown,
 }

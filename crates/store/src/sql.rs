@@ -283,7 +283,11 @@ macro_rules! impl_sql_store {
                     .execute(&mut *tx)
                     .await?;
                     tx.commit().await?;
-                    return Ok(RefreshOutcome::SessionEnded);
+                    return Ok(if session.ended_at.is_none() {
+                        RefreshOutcome::Expired(session)
+                    } else {
+                        RefreshOutcome::SessionEnded
+                    });
                 }
                 sqlx::query(
                     "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)",

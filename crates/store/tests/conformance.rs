@@ -256,7 +256,7 @@ async fn an_expired_session_cannot_be_refreshed(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    assert!(matches!(out, RefreshOutcome::SessionEnded), "{out:?}");
+    assert!(matches!(out, RefreshOutcome::Expired(_)), "{out:?}");
 }
 
 async fn sessions_end_only_for_their_owner(store: Arc<dyn Store>) {

@@ -462,6 +462,18 @@ impl App {
                 .await;
                 return Err(Error::RefreshTokenReused);
             }
+            RefreshOutcome::Expired(session) => {
+                let detail = serde_json::json!({ "session": session.id });
+                self.audit(
+                    AuditKind::SessionExpired,
+                    "success",
+                    Some(session.user_id),
+                    Some(client),
+                    detail,
+                )
+                .await;
+                return Err(Error::InvalidRefreshToken);
+            }
             RefreshOutcome::SessionEnded | RefreshOutcome::Unknown => {
                 return Err(Error::InvalidRefreshToken);
             }

@@ -14,6 +14,17 @@ use super::{App, ClientInfo, Principal};
 use crate::mail::MailKind;
 
 impl App {
+    /// A place for work done after the answer (so its time tells nothing);
+    /// bounded, so a flood gets `503` instead of piling up tasks.
+    fn background_permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Error> {
+        self.background
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Error::Overloaded {
+                retry_after_secs: 1,
+            })
+    }
+
     /// Applies writes in one transaction, then wakes this node's mail worker.
     pub(super) async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         let sends_mail = writes.iter().any(|w| matches!(w, Write::Enqueue(_)));
@@ -169,8 +180,10 @@ impl App {
     ) -> Result<(), Error> {
         self.rate_limit(Endpoint::Resend, client, Some(&Identifier::email(&email)))
             .await?;
+        let permit = self.background_permit()?;
         let app = self.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let result = async {
                 let Some(user) = app.store.user_by_email(email.key()).await? else {
                     return Ok(());
@@ -205,9 +218,11 @@ impl App {
             .await?;
         metrics::counter!("latchkey_password_reset_requests_total").increment(1);
         metrics::counter!("latchkey_auth_password_reset_requests_total").increment(1);
+        let permit = self.background_permit()?;
         let app = self.clone();
         let client = client.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let result = async {
                 let Some(user) = app.store.user_by_email(email.key()).await? else {
                     return Ok(());

@@ -27,6 +27,10 @@ use crate::mail::Mailer;
 pub use auth::{Lifetimes, LoginId};
 pub use throttle::Identifier;
 
+/// Requests' after-the-answer tasks (reset and verification mail) that may
+/// run at once; each is one lookup and one small transaction.
+const BACKGROUND_TASKS: usize = 64;
+
 /// Everything a request handler may need, built once at start-up.
 #[derive(Debug)]
 pub struct App {
@@ -39,6 +43,8 @@ pub struct App {
     /// Breached-password lists, if configured.
     pub breached: crate::breached::BreachedChecker,
     pub ephemeral: Arc<dyn latchkey_store::ephemeral::Ephemeral>,
+    /// Bounds the work requests leave running after their answer.
+    pub background: Arc<tokio::sync::Semaphore>,
     /// Parsed once from `trusted_proxies`.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub clock: Arc<dyn Clock>,
@@ -136,6 +142,7 @@ impl App {
             keys,
             mailer,
             ephemeral,
+            background: Arc::new(tokio::sync::Semaphore::new(BACKGROUND_TASKS)),
             trusted_proxies,
             clock,
         })

@@ -367,3 +367,69 @@ crate::on_both_backends!(
 fn uuid_like() -> String {
     format!("{:x}", rand::random::<u64>())
 }
+
+/// Login time must not tell an existing account from an unknown one, with a
+/// wrong password or an empty one: each costs one argon2 hash. Samples are
+/// interleaved so that load on the machine falls on both sides alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_timing_does_not_tell_accounts_apart() {
+    let Some(t) = TestApp::spawn_with(Backend::Sqlite, |c| {
+        no_rate_limits(c);
+        c.lockout.threshold = 100_000;
+        c.lockout.hourly_cap = 100_000;
+    })
+    .await
+    else {
+        return;
+    };
+    t.user("exists@example.com").await;
+    const SAMPLES: usize = 200;
+    let cases = [
+        ("exists@example.com", "wrong password"),
+        ("missing@example.com", "wrong password"),
+        ("exists@example.com", ""),
+        ("missing@example.com", ""),
+    ];
+    let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(SAMPLES); cases.len()];
+    for _ in 0..SAMPLES {
+        for (i, (email, password)) in cases.iter().enumerate() {
+            let started = std::time::Instant::now();
+            let r = t
+                .post(
+                    "/api/v1/login",
+                    json!({"email": email, "password": password}),
+                )
+                .await;
+            times[i].push(started.elapsed().as_secs_f64() * 1000.0);
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let m: Vec<f64> = times.iter_mut().map(median).collect();
+    eprintln!(
+        "login medians over {SAMPLES} samples: existing {:.2} ms, unknown {:.2} ms; empty password: existing {:.2} ms, unknown {:.2} ms",
+        m[0], m[1], m[2], m[3]
+    );
+    assert!(
+        (m[0] - m[1]).abs() < 3.0,
+        "wrong password: existing {} ms vs unknown {} ms",
+        m[0],
+        m[1]
+    );
+    assert!(
+        (m[2] - m[3]).abs() < 3.0,
+        "empty password: existing {} ms vs unknown {} ms",
+        m[2],
+        m[3]
+    );
+    // An empty password takes no shortcut: it costs a hash like any other.
+    assert!(
+        (m[0] - m[2]).abs() < 3.0,
+        "empty {} ms vs non-empty {} ms",
+        m[2],
+        m[0]
+    );
+}

@@ -199,7 +199,48 @@ async fn email_and_lockout_events_are_recorded(backend: Backend) {
     chain_is_intact(&t).await;
 }
 
+async fn expired_sessions_are_recorded(backend: Backend) {
+    let Some(t) = TestApp::spawn(backend).await else {
+        return;
+    };
+    t.user("idle@example.com").await;
+    let (login, _) = t.login("idle@example.com", PASSWORD).await;
+    t.advance(31 * 60).await;
+    let r = t
+        .post(
+            "/api/v1/token/refresh",
+            json!({"refresh_token": login["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let events = t.app.store.audit_events(None, None, 0, 100).await.unwrap();
+    let expired = events
+        .iter()
+        .find(|r| r.event.kind == "session_expired")
+        .expect("session_expired recorded");
+    assert!(
+        expired
+            .event
+            .detail
+            .contains(login["session_id"].as_str().unwrap())
+    );
+    let text = t
+        .client
+        .get(t.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("latchkey_auth_session_expired_total"),
+        "{text}"
+    );
+}
+
 crate::on_both_backends!(
+    expired_sessions_are_recorded,
     security_events_are_recorded_and_users_read_their_own,
     email_and_lockout_events_are_recorded,
 );
