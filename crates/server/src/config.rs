@@ -84,6 +84,10 @@ const ENV_KEYS: &[(&str, &str)] = &[
         "rate_limit.resend_per_account",
     ),
     ("RATE_LIMIT_REFRESH_PER_IP", "rate_limit.refresh_per_ip"),
+    ("UI_PRODUCT_NAME", "ui.product_name"),
+    ("UI_ACCENT_COLOR", "ui.accent_color"),
+    ("UI_LOGO_URL", "ui.logo_url"),
+    ("UI_RETURN_TO_ORIGINS", "ui.return_to_origins"),
 ];
 
 /// Compatibility route sets that configuration can switch on.
@@ -124,6 +128,8 @@ pub struct Config {
     pub lockout: latchkey_core::throttle::LockoutPolicy,
     /// Audit events older than this many days are pruned; 0 keeps them all.
     pub audit_retention_days: u32,
+    /// The hosted pages (`/login`, `/signup`, `/account`…).
+    pub ui: UiConfig,
     /// Set when `public_url` was derived from `listen` (not configured).
     #[serde(skip)]
     pub public_url_from_listen: bool,
@@ -253,6 +259,78 @@ impl Default for EmailConfig {
     }
 }
 
+/// Branding of the hosted pages, and where they may send a user back to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiConfig {
+    pub product_name: String,
+    /// `#rgb` or `#rrggbb`; empty keeps the stylesheet's colour.
+    pub accent_color: String,
+    /// A path on this server (`/…`) or an `https://` URL; empty shows none.
+    /// The pages' CSP allows images from this origin only.
+    pub logo_url: String,
+    /// Origins (`https://app.example.com`) that `return_to` on `/login`
+    /// may point at; relative paths are always allowed.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub return_to_origins: Vec<String>,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        Self {
+            product_name: "Latchkey".into(),
+            accent_color: String::new(),
+            logo_url: String::new(),
+            return_to_origins: Vec::new(),
+        }
+    }
+}
+
+impl UiConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.product_name.trim().is_empty() || self.product_name.chars().count() > 64 {
+            return Err(invalid("ui.product_name", "must be 1 to 64 characters"));
+        }
+        let c = self.accent_color.as_str();
+        let hex = c.strip_prefix('#').unwrap_or("");
+        let colour_ok = c.is_empty()
+            || (matches!(hex.len(), 3 | 6) && hex.chars().all(|ch| ch.is_ascii_hexdigit()));
+        if !colour_ok {
+            return Err(invalid(
+                "ui.accent_color",
+                format!("{c:?} is not a colour like #3b5bdb"),
+            ));
+        }
+        let logo = self.logo_url.as_str();
+        let logo_ok = logo.is_empty()
+            || (logo.starts_with('/') && !logo.starts_with("//") && !logo.contains('\\'))
+            || url::Url::parse(logo).is_ok_and(|u| u.scheme() == "https" && u.host().is_some());
+        if !logo_ok || logo.chars().any(char::is_control) {
+            return Err(invalid(
+                "ui.logo_url",
+                "must be a path starting with / or an https:// URL",
+            ));
+        }
+        for origin in &self.return_to_origins {
+            let parsed = url::Url::parse(origin).map_err(|_| {
+                invalid(
+                    "ui.return_to_origins",
+                    format!("{origin:?} is not an origin"),
+                )
+            })?;
+            if !matches!(parsed.scheme(), "http" | "https")
+                || parsed.origin().ascii_serialization() != origin.trim_end_matches('/')
+            {
+                return Err(invalid(
+                    "ui.return_to_origins",
+                    format!("{origin:?} must be a bare origin like https://app.example.com"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -311,6 +389,7 @@ impl Default for Config {
             rate_limit: RateLimits::default(),
             lockout: latchkey_core::throttle::LockoutPolicy::default(),
             audit_retention_days: 400,
+            ui: UiConfig::default(),
             public_url_from_listen: false,
         }
     }
@@ -506,6 +585,7 @@ impl Config {
             ));
         }
         self.trusted_proxy_nets()?;
+        self.ui.validate()?;
         for origin in &self.cors_origins {
             let parsed = url::Url::parse(origin)
                 .map_err(|_| invalid("cors_origins", format!("{origin:?} is not an origin")))?;

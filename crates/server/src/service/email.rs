@@ -66,16 +66,36 @@ impl App {
         to: &Email,
     ) -> Result<Vec<Write>, Error> {
         metrics::counter!("latchkey_auth_email_verification_sent_total").increment(1);
-        let (secret, row) = self.new_email_token(user, TokenPurpose::VerifyEmail, None);
-        let link = self
-            .config
-            .link(&self.config.email.verify_path, secret.expose());
+        self.link_writes(user, TokenPurpose::VerifyEmail, None, to)
+    }
+
+    /// A new emailed token and the message carrying its link to `to`: the
+    /// link's path, the message and the lifetime follow from the purpose.
+    fn link_writes(
+        &self,
+        user: UserId,
+        purpose: TokenPurpose,
+        new_email: Option<&Email>,
+        to: &Email,
+    ) -> Result<Vec<Write>, Error> {
+        let e = &self.config.email;
+        let (kind, path, ttl) = match purpose {
+            TokenPurpose::ResetPassword => {
+                (MailKind::PasswordReset, &e.reset_path, e.reset_ttl_secs)
+            }
+            TokenPurpose::VerifyEmail | TokenPurpose::ChangeEmail => (
+                MailKind::VerifyEmail,
+                &e.verify_path,
+                e.verification_ttl_secs,
+            ),
+        };
+        let (secret, row) = self.new_email_token(user, purpose, new_email.cloned());
         let mail = self.mailer.compose(
-            MailKind::VerifyEmail,
+            kind,
             to.as_str(),
-            Some(link),
-            None,
-            Some(human_duration(self.config.email.verification_ttl_secs)),
+            Some(self.config.link(path, secret.expose())),
+            new_email.map(|n| n.as_str().to_owned()),
+            Some(human_duration(ttl)),
         )?;
         Ok(vec![Write::InsertEmailToken(row), Write::Enqueue(mail)])
     }
@@ -230,19 +250,8 @@ impl App {
                 let Some(stored) = user.email.as_ref().filter(|_| !user.disabled) else {
                     return Ok(());
                 };
-                let (secret, row) = app.new_email_token(user.id, TokenPurpose::ResetPassword, None);
-                let link = app
-                    .config
-                    .link(&app.config.email.reset_path, secret.expose());
-                let mail = app.mailer.compose(
-                    MailKind::PasswordReset,
-                    stored.as_str(),
-                    Some(link),
-                    None,
-                    Some(human_duration(app.config.email.reset_ttl_secs)),
-                )?;
-                app.commit(vec![Write::InsertEmailToken(row), Write::Enqueue(mail)])
-                    .await?;
+                let writes = app.link_writes(user.id, TokenPurpose::ResetPassword, None, stored)?;
+                app.commit(writes).await?;
                 app.audit(
                     AuditKind::PasswordResetRequested,
                     "success",
@@ -351,19 +360,12 @@ impl App {
             return Ok(());
         }
         let user = &principal.user;
-        let (secret, row) =
-            self.new_email_token(user.id, TokenPurpose::ChangeEmail, Some(new_email.clone()));
-        let link = self
-            .config
-            .link(&self.config.email.verify_path, secret.expose());
-        let mail = self.mailer.compose(
-            MailKind::VerifyEmail,
-            new_email.as_str(),
-            Some(link),
-            Some(new_email.as_str().to_owned()),
-            Some(human_duration(self.config.email.verification_ttl_secs)),
+        let mut writes = self.link_writes(
+            user.id,
+            TokenPurpose::ChangeEmail,
+            Some(&new_email),
+            &new_email,
         )?;
-        let mut writes = vec![Write::InsertEmailToken(row), Write::Enqueue(mail)];
         writes.extend(self.notice(MailKind::EmailChanged, user, Some(&new_email))?);
         self.commit(writes).await?;
         self.audit(

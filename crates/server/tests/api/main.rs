@@ -15,6 +15,7 @@ mod input;
 mod ops;
 mod policy;
 mod tokens;
+mod ui;
 
 /// Runs each named test on both backends: `sqlite::name` and `postgres::name`.
 #[macro_export]
