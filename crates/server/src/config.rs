@@ -470,7 +470,7 @@ impl Config {
             )
         })?;
         if self.database_url.is_empty() {
-            self.database_url = latchkey_store::testing::sqlite_url(&self.data_dir);
+            self.database_url = latchkey_store::sqlite_url_in(&self.data_dir);
         } else if latchkey_store::Backend::from_url(&self.database_url).is_none() {
             return Err(invalid(
                 "database_url",

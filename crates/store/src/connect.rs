@@ -32,6 +32,11 @@ impl Backend {
     }
 }
 
+/// The embedded default: a SQLite file inside the data directory.
+pub fn sqlite_url_in(dir: &std::path::Path) -> String {
+    format!("sqlite://{}/latchkey.db", dir.display())
+}
+
 /// Opens the store a URL names. Call [`Store::migrate`] before use.
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
     match Backend::from_url(url) {

@@ -20,7 +20,7 @@ use latchkey_core::session::SessionPolicy;
 use latchkey_core::token::TokenHash;
 use latchkey_core::{NewUser, SessionId, UnixTime, User, UserId, session::Session};
 
-pub use connect::{Backend, connect, migrate};
+pub use connect::{Backend, connect, migrate, sqlite_url_in};
 pub use error::{Conflict, StoreError};
 pub use model::{
     EmailTokenRecord, EndReason, MailRecord, MailStatus, NewEmailToken, NewMail, NewSession,

@@ -43,7 +43,7 @@ pub async fn fresh_postgres_url() -> Option<String> {
 
 /// A URL to a new SQLite database file inside `dir`.
 pub fn sqlite_url(dir: &std::path::Path) -> String {
-    format!("sqlite://{}/latchkey.db", dir.display())
+    crate::sqlite_url_in(dir)
 }
 
 /// The Redis for tests (`LATCHKEY_TEST_REDIS_URL`, else the local default),
