@@ -114,6 +114,27 @@ impl App {
         Ok(())
     }
 
+    /// Ends every session of the caller but the current one, in one write.
+    pub async fn end_other_sessions(&self, principal: &Principal) -> Result<(), Error> {
+        let user = principal.user.id;
+        self.commit(vec![Write::EndSessions {
+            user,
+            except: Some(principal.session.id),
+            reason: EndReason::Revoked,
+        }])
+        .await?;
+        let detail = serde_json::json!({ "all_but": principal.session.id });
+        self.audit(
+            AuditKind::SessionEnded,
+            "success",
+            Some(user),
+            Some(&principal.client),
+            detail,
+        )
+        .await;
+        Ok(())
+    }
+
     /// Changes the password after checking the current one; every other
     /// session of the user ends.
     #[instrument(skip_all)]

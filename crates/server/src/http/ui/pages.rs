@@ -508,18 +508,10 @@ pub async fn end_other_sessions(ui: Ui, form: UiForm) -> Response {
         Ok(ok) => ok,
         Err(r) => return r,
     };
-    let sessions = match ui.app.sessions(&principal).await {
-        Ok(s) => s,
-        Err(e) => return ui.error_page(&e),
-    };
-    for s in sessions.iter().filter(|s| s.id != principal.session.id) {
-        match ui.app.end_session(&principal, &s.id.to_string()).await {
-            // Ended meanwhile: nothing left to do.
-            Ok(()) | Err(Error::NotFound) => {}
-            Err(e) => return ui.error_page(&e),
-        }
+    match ui.app.end_other_sessions(&principal).await {
+        Ok(()) => ui.redirect("/account?notice=others_ended"),
+        Err(e) => ui.error_page(&e),
     }
-    ui.redirect("/account?notice=others_ended")
 }
 
 // ---- logout ----
