@@ -11,6 +11,11 @@ pub struct SessionPolicy {
     pub idle_timeout_secs: i64,
     /// A session ends this long after login whatever happens (seconds).
     pub absolute_timeout_secs: i64,
+    /// How long a node may answer token checks from its memory of a session
+    /// (milliseconds; 0: always read the store). A node forgets a session
+    /// at once when it changes it itself; this bounds how long a change made
+    /// on another node takes to be seen.
+    pub check_cache_ms: u64,
 }
 
 impl Default for SessionPolicy {
@@ -18,6 +23,7 @@ impl Default for SessionPolicy {
         Self {
             idle_timeout_secs: 30 * 60,
             absolute_timeout_secs: 12 * 60 * 60,
+            check_cache_ms: 1000,
         }
     }
 }
@@ -39,6 +45,11 @@ pub struct Session {
     /// This session's own idle limit, instead of the policy's.
     pub idle_timeout_secs: Option<i64>,
 }
+
+/// A session's `last_seen_at` is written at most this often: a token check
+/// or a refresh within a minute of the last recorded activity stays a read,
+/// and idle limits (minutes to hours) are kept to within a minute.
+pub const ACTIVITY_RESOLUTION_SECS: i64 = 60;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionState {
@@ -67,6 +78,12 @@ impl Session {
 
     pub fn is_active(&self, now: UnixTime, policy: &SessionPolicy) -> bool {
         self.state(now, policy) == SessionState::Active
+    }
+
+    /// Whether activity at `now` is worth writing down (see
+    /// [`ACTIVITY_RESOLUTION_SECS`]).
+    pub fn activity_is_stale(&self, now: UnixTime) -> bool {
+        now - self.last_seen_at >= ACTIVITY_RESOLUTION_SECS
     }
 }
 

@@ -38,6 +38,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
         "SESSION_ABSOLUTE_TIMEOUT_SECS",
         "session.absolute_timeout_secs",
     ),
+    ("SESSION_CHECK_CACHE_MS", "session.check_cache_ms"),
     ("TOKEN_ALGORITHM", "tokens.algorithm"),
     ("TOKEN_AUDIENCE", "tokens.audience"),
     ("TOKEN_ACCESS_TTL_SECS", "tokens.access_ttl_secs"),
@@ -508,6 +509,12 @@ impl Config {
         let s = &self.session;
         if s.idle_timeout_secs < 60 {
             return Err(invalid("session.idle_timeout_secs", "must be at least 60"));
+        }
+        if s.check_cache_ms > 60_000 {
+            return Err(invalid(
+                "session.check_cache_ms",
+                "must be between 0 and 60000",
+            ));
         }
         if s.absolute_timeout_secs < s.idle_timeout_secs {
             return Err(invalid(

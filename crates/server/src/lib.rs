@@ -1,6 +1,7 @@
 //! The Latchkey service: the HTTP API over the core rules and the store.
 
 pub mod breached;
+pub mod cache;
 pub mod config;
 pub mod hash_pool;
 pub mod http;

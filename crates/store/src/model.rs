@@ -1,5 +1,6 @@
 //! Values the store takes and gives that are not core domain types.
 
+use latchkey_core::User;
 use latchkey_core::session::Session;
 use latchkey_core::token::TokenHash;
 use latchkey_core::{SessionId, UnixTime, UserId};
@@ -20,8 +21,9 @@ pub struct NewSession {
 
 #[derive(Debug)]
 pub enum RefreshOutcome {
-    /// The presented token was current; the replacement is now.
-    Rotated(Session),
+    /// The presented token was current; the replacement is now. The
+    /// session's user comes along, so a refresh needs no second read.
+    Rotated(Session, User),
     /// The presented token had been used before; its session is now ended.
     Reused(SessionId),
     /// The token was current but its session had ended.
@@ -233,4 +235,24 @@ pub enum Write {
         user: UserId,
         email: latchkey_core::Email,
     },
+}
+
+impl Write {
+    /// The existing account this write changes (what it says about the
+    /// account or its sessions), if any: what a cache of accounts and
+    /// sessions must forget once the write commits.
+    pub fn changes_user(&self) -> Option<UserId> {
+        match self {
+            Self::SetPassword { user, .. }
+            | Self::EndSessions { user, .. }
+            | Self::MarkEmailVerified { user }
+            | Self::SetEmail { user, .. } => Some(*user),
+            Self::InsertUser { .. }
+            | Self::InsertEmailToken(_)
+            | Self::ConsumeEmailToken { .. }
+            | Self::RevokeEmailTokens { .. }
+            | Self::Enqueue(_)
+            | Self::RecordPasswordHistory { .. } => None,
+        }
+    }
 }

@@ -12,6 +12,9 @@ use crate::{Backend, Result, Store};
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The same pool: Postgres takes concurrent writers itself. (The SQL
+    /// shared with SQLite sends writes here and reads to `pool`.)
+    writer: PgPool,
 }
 
 impl PgStore {
@@ -22,7 +25,10 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            writer: pool.clone(),
+            pool,
+        })
     }
 }
 

@@ -97,7 +97,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn set_disabled(&self, id: UserId, disabled: bool, now: UnixTime) -> Result<bool> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 let done = sqlx::query(
                     "UPDATE users SET disabled = $2, updated_at = $3 WHERE id = $1",
                 )
@@ -126,7 +126,7 @@ macro_rules! impl_sql_store {
                     .bind(id.to_string())
                     .bind(hash)
                     .bind(now)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                 Ok(())
             }
@@ -147,7 +147,7 @@ macro_rules! impl_sql_store {
         #[async_trait]
         impl $crate::SessionStore for $store {
             async fn create_session(&self, new: NewSession) -> Result<Session> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 sqlx::query(
                     "INSERT INTO sessions (id, user_id, token_hash, created_at, last_seen_at, \
                      expires_at, ip, user_agent, idle_timeout_secs) \
@@ -218,7 +218,7 @@ macro_rules! impl_sql_store {
                 )
                 .bind(id.to_string())
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(())
             }
@@ -230,7 +230,7 @@ macro_rules! impl_sql_store {
                 now: UnixTime,
                 policy: &SessionPolicy,
             ) -> Result<RefreshOutcome> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 // The claim is one conditional UPDATE: of two racing callers
                 // only one can flip `used_at` from NULL.
                 let claimed: Option<String> = sqlx::query_scalar(
@@ -265,13 +265,14 @@ macro_rules! impl_sql_store {
                         .ok_or_else(|| StoreError::Corrupt("refresh_tokens.session_id".into()))?;
                     return Ok(RefreshOutcome::Reused(id));
                 };
-                let row = sqlx::query_as::<_, SessionRow>(concat!(
-                    "SELECT ", $crate::sql::session_columns!(), " FROM sessions s WHERE s.id = $1"
+                let row = sqlx::query_as::<_, SessionUserRow>(concat!(
+                    "SELECT ", $crate::sql::session_columns!(), ", ", $crate::sql::user_columns!(),
+                    " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1"
                 ))
                 .bind(&session_id)
                 .fetch_one(&mut *tx)
                 .await?;
-                let mut session = Session::try_from(row)?;
+                let (mut session, user): (Session, User) = row.try_into()?;
                 if !session.is_active(now, policy) {
                     sqlx::query(
                         "UPDATE sessions SET ended_at = $2, end_reason = $3 \
@@ -298,14 +299,16 @@ macro_rules! impl_sql_store {
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::from_write)?;
-                sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1")
-                    .bind(&session_id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                if session.activity_is_stale(now) {
+                    sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1")
+                        .bind(&session_id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    session.last_seen_at = now;
+                }
                 tx.commit().await?;
-                session.last_seen_at = now;
-                Ok(RefreshOutcome::Rotated(session))
+                Ok(RefreshOutcome::Rotated(session, user))
             }
 
             async fn end_session(
@@ -323,7 +326,7 @@ macro_rules! impl_sql_store {
                 .bind(user.to_string())
                 .bind(now)
                 .bind(reason.as_str())
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(done.rows_affected() > 0)
             }
@@ -346,7 +349,7 @@ macro_rules! impl_sql_store {
         #[async_trait]
         impl $crate::KeyStore for $store {
             async fn add_signing_key(&self, key: StoredKey, retire_others: bool) -> Result<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 if retire_others {
                     sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
                         .bind(key.created_at)

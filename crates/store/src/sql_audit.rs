@@ -11,7 +11,7 @@ macro_rules! impl_sql_audit {
         #[async_trait]
         impl $crate::AuditStore for $store {
             async fn append_audit(&self, event: &AuditEvent) -> Result<i64> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 let (seq, previous): (i64, Vec<u8>) = sqlx::query_as(
                     "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash",
                 )
@@ -91,7 +91,7 @@ macro_rules! impl_sql_audit {
             }
 
             async fn prune_audit(&self, before: UnixTime) -> Result<u64> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 // A write first: appends wait behind us, and we behind them.
                 sqlx::query("UPDATE audit_head SET first_seq = first_seq WHERE id = 1")
                     .execute(&mut *tx)

@@ -18,7 +18,7 @@ macro_rules! impl_sql_email {
         #[async_trait]
         impl $crate::UnitOfWork for $store {
             async fn apply(&self, writes: Vec<Write>, now: UnixTime) -> Result<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 for write in writes {
                     match write {
                         Write::InsertUser { id, new } => {
@@ -182,7 +182,7 @@ macro_rules! impl_sql_email {
         #[async_trait]
         impl $crate::UnlockStore for $store {
             async fn record_unlock(&self, identifiers: &[String], now: UnixTime) -> Result<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.writer.begin().await?;
                 for identifier in identifiers {
                     sqlx::query(
                         "INSERT INTO unlocks (identifier, unlocked_at) VALUES ($1, $2) \
@@ -222,7 +222,7 @@ macro_rules! impl_sql_email {
                 .bind(now)
                 .bind(now + lease_secs)
                 .bind(i64::from(limit))
-                .fetch_all(&self.pool)
+                .fetch_all(&self.writer)
                 .await?
                 .into_iter()
                 .map(MailRecord::try_from)
@@ -244,7 +244,7 @@ macro_rules! impl_sql_email {
                 .bind(now)
                 .bind(Vec::<u8>::new())
                 .bind(lease)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(done.rows_affected() > 0)
             }
@@ -268,7 +268,7 @@ macro_rules! impl_sql_email {
                 .bind(error)
                 .bind(retry_at)
                 .bind(lease)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(done.rows_affected() > 0)
             }
@@ -294,7 +294,7 @@ macro_rules! impl_sql_email {
                 )
                 .bind(id)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(done.rows_affected() > 0)
             }

@@ -11,10 +11,18 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use crate::{Backend, Result, Store, StoreError};
 
+/// Two pools on one file. Writes go through exactly one connection, so they
+/// queue in order inside the process instead of colliding on SQLite's write
+/// lock (where a loser sleeps in the busy handler for milliseconds). Reads use
+/// read-only connections, which in WAL mode never wait for the writer.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    writer: SqlitePool,
 }
+
+/// Read connections: enough for the cores, each with its own page cache.
+const READERS: u32 = 4;
 
 impl SqliteStore {
     pub async fn open(url: &str) -> Result<Self> {
@@ -25,10 +33,15 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let file = options.get_filename().to_path_buf();
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
+            .connect_with(options.clone())
+            .await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.create_if_missing(false).read_only(true))
             .await?;
         // The file holds password hashes: owner only. SQLite gives the WAL
         // and shared-memory files the same mode.
@@ -36,7 +49,7 @@ impl SqliteStore {
             std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
                 .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
         }
-        Ok(Self { pool })
+        Ok(Self { pool, writer })
     }
 }
 
@@ -60,7 +73,7 @@ impl Store for SqliteStore {
 
     async fn migrate(&self) -> Result<()> {
         sqlx::migrate!("./migrations/sqlite")
-            .run(&self.pool)
+            .run(&self.writer)
             .await?;
         Ok(())
     }

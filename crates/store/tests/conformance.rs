@@ -186,16 +186,30 @@ async fn refresh_tokens_rotate_and_reuse_ends_the_session(store: Arc<dyn Store>)
         .await
         .unwrap();
     match out {
-        RefreshOutcome::Rotated(s) => {
+        RefreshOutcome::Rotated(s, owner) => {
             assert_eq!(s.id, session.id);
-            assert_eq!(s.last_seen_at, NOW + 10);
+            assert_eq!(owner.id, u.id);
+            // Within a minute of the last activity, nothing more is written.
+            assert_eq!(s.last_seen_at, NOW);
         }
         other => panic!("expected rotation, got {other:?}"),
     }
+    // Two minutes on, the activity is recorded.
+    let current = SecretToken::generate();
+    let out = store
+        .rotate_refresh_token(&second.hash(), &current.hash(), NOW + 120, &policy)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&out, RefreshOutcome::Rotated(s, _) if s.last_seen_at == NOW + 120),
+        "{out:?}"
+    );
+    let (stored, _) = store.session_with_user(session.id).await.unwrap().unwrap();
+    assert_eq!(stored.last_seen_at, NOW + 120);
     // The old token again: reuse, and the whole session ends.
     let third = SecretToken::generate();
     let out = store
-        .rotate_refresh_token(&first.hash(), &third.hash(), NOW + 20, &policy)
+        .rotate_refresh_token(&first.hash(), &third.hash(), NOW + 130, &policy)
         .await
         .unwrap();
     assert!(
@@ -203,10 +217,10 @@ async fn refresh_tokens_rotate_and_reuse_ends_the_session(store: Arc<dyn Store>)
         "{out:?}"
     );
     let (ended, _) = store.session_with_user(session.id).await.unwrap().unwrap();
-    assert_eq!(ended.ended_at, Some(NOW + 20));
+    assert_eq!(ended.ended_at, Some(NOW + 130));
     // Even the current token is now worthless.
     let out = store
-        .rotate_refresh_token(&second.hash(), &third.hash(), NOW + 30, &policy)
+        .rotate_refresh_token(&current.hash(), &third.hash(), NOW + 140, &policy)
         .await
         .unwrap();
     assert!(matches!(out, RefreshOutcome::SessionEnded), "{out:?}");
@@ -237,7 +251,7 @@ async fn concurrent_refreshes_have_exactly_one_winner(store: Arc<dyn Store>) {
     let outcomes = futures::future::join_all(attempts).await;
     let winners = outcomes
         .iter()
-        .filter(|o| matches!(o, Ok(RefreshOutcome::Rotated(_))))
+        .filter(|o| matches!(o, Ok(RefreshOutcome::Rotated(..))))
         .count();
     assert_eq!(winners, 1, "{outcomes:?}");
 }

@@ -13,9 +13,6 @@ use latchkey_core::audit::AuditKind;
 use super::{App, ClientInfo, Principal};
 use crate::keys::VerifyError;
 
-/// Sessions record activity at most this often, so reads stay mostly reads.
-const TOUCH_EVERY_SECS: i64 = 60;
-
 impl App {
     /// The caller behind a bearer access token. The token must verify and its
     /// session must still be open: logging out revokes access at once.
@@ -30,11 +27,19 @@ impl App {
         }
         .map_err(|_| Error::Unauthenticated)?;
         let sid = SessionId::parse(&claims.sid).ok_or(Error::Unauthenticated)?;
-        let (session, user) = self
-            .store
-            .session_with_user(sid)
-            .await?
-            .ok_or(Error::Unauthenticated)?;
+        let (session, user) = match self.session_cache.get(&sid) {
+            Some(known) => known,
+            None => {
+                let epoch = self.session_cache.epoch();
+                let read = self
+                    .store
+                    .session_with_user(sid)
+                    .await?
+                    .ok_or(Error::Unauthenticated)?;
+                self.session_cache.fill(sid, read.clone(), epoch);
+                read
+            }
+        };
         if user.id.to_string() != claims.sub
             || user.disabled
             || !session.is_active(now, &self.config.session)
@@ -55,8 +60,9 @@ impl App {
         mut principal: Principal,
         now: i64,
     ) -> Result<Principal, Error> {
-        if now - principal.session.last_seen_at >= TOUCH_EVERY_SECS {
+        if principal.session.activity_is_stale(now) {
             self.store.touch_session(principal.session.id, now).await?;
+            self.session_cache.touched(&principal.session.id, now);
             principal.session.last_seen_at = now;
         }
         Ok(principal)
@@ -96,8 +102,7 @@ impl App {
     pub async fn end_session(&self, principal: &Principal, id: &str) -> Result<(), Error> {
         let id = SessionId::parse(id).ok_or(Error::NotFound)?;
         let ended = self
-            .store
-            .end_session(principal.user.id, id, self.clock.now(), EndReason::Revoked)
+            .end_one_session(principal.user.id, id, EndReason::Revoked)
             .await?;
         if !ended {
             return Err(Error::NotFound);

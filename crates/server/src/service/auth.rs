@@ -446,9 +446,10 @@ impl App {
             .store
             .rotate_refresh_token(&presented, &next.hash(), now, &self.config.session)
             .await?;
-        let session = match outcome {
-            RefreshOutcome::Rotated(session) => session,
+        let (session, user) = match outcome {
+            RefreshOutcome::Rotated(session, user) => (session, user),
             RefreshOutcome::Reused(id) => {
+                self.session_cache.forget_session(&id);
                 tracing::warn!(session = %id, "refresh token reuse detected; session ended");
                 let owner = self.store.session_with_user(id).await?.map(|(_, u)| u.id);
                 let detail = serde_json::json!({ "session": id });
@@ -463,6 +464,7 @@ impl App {
                 return Err(Error::RefreshTokenReused);
             }
             RefreshOutcome::Expired(session) => {
+                self.session_cache.forget_session(&session.id);
                 let detail = serde_json::json!({ "session": session.id });
                 self.audit(
                     AuditKind::SessionExpired,
@@ -478,14 +480,8 @@ impl App {
                 return Err(Error::InvalidRefreshToken);
             }
         };
-        let user = self
-            .store
-            .user_by_id(session.user_id)
-            .await?
-            .ok_or(Error::InvalidRefreshToken)?;
         if user.disabled {
-            self.store
-                .end_session(user.id, session.id, now, EndReason::Revoked)
+            self.end_one_session(user.id, session.id, EndReason::Revoked)
                 .await?;
             return Err(Error::InvalidRefreshToken);
         }
@@ -500,15 +496,24 @@ impl App {
         })
     }
 
+    /// Ends a session (and with it its refresh token and access tokens).
+    pub(super) async fn end_one_session(
+        &self,
+        user: UserId,
+        id: SessionId,
+        reason: EndReason,
+    ) -> Result<bool, Error> {
+        let ended = self
+            .store
+            .end_session(user, id, self.clock.now(), reason)
+            .await?;
+        self.session_cache.forget_session(&id);
+        Ok(ended)
+    }
+
     /// Ends the caller's session and with it its refresh token.
     pub async fn logout(&self, principal: &Principal) -> Result<(), Error> {
-        self.store
-            .end_session(
-                principal.user.id,
-                principal.session.id,
-                self.clock.now(),
-                EndReason::Logout,
-            )
+        self.end_one_session(principal.user.id, principal.session.id, EndReason::Logout)
             .await?;
         let detail = serde_json::json!({ "session": principal.session.id });
         self.audit(

@@ -28,7 +28,13 @@ impl App {
     /// Applies writes in one transaction, then wakes this node's mail worker.
     pub(super) async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         let sends_mail = writes.iter().any(|w| matches!(w, Write::Enqueue(_)));
-        self.store.apply(writes, self.clock.now()).await?;
+        let changed: Vec<_> = writes.iter().filter_map(Write::changes_user).collect();
+        let result = self.store.apply(writes, self.clock.now()).await;
+        // Forgotten whether or not the unit committed: cheap, and certain.
+        for user in changed {
+            self.session_cache.forget_user(user);
+        }
+        result?;
         if sends_mail {
             self.mailer.queued.notify_one();
         }

@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod email;
 mod policy;
+mod session_cache;
 mod throttle;
 
 pub use email::human_duration;
@@ -25,6 +26,7 @@ use crate::keys::{KeyRing, MasterKey, parse_alg};
 use crate::mail::Mailer;
 
 pub use auth::{Lifetimes, LoginId};
+pub use session_cache::SessionCache;
 pub use throttle::Identifier;
 
 /// Requests' after-the-answer tasks (reset and verification mail) that may
@@ -48,6 +50,8 @@ pub struct App {
     /// Parsed once from `trusted_proxies`.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub clock: Arc<dyn Clock>,
+    /// Open sessions recently checked (see [`SessionCache`]).
+    pub session_cache: SessionCache,
 }
 
 /// What the client told us about itself, bounded.
@@ -133,6 +137,7 @@ impl App {
             crate::breached::BreachedChecker::new(&config.breached).map_err(StartError::Other)?;
         let pool = HashPool::new(config.hash_threads(), config.hash_queue())
             .map_err(|e| StartError::Other(format!("cannot start the hash pool: {e}")))?;
+        let config_cache_ms = config.session.check_cache_ms;
         Ok(Self {
             config,
             store,
@@ -145,6 +150,7 @@ impl App {
             background: Arc::new(tokio::sync::Semaphore::new(BACKGROUND_TASKS)),
             trusted_proxies,
             clock,
+            session_cache: SessionCache::new(std::time::Duration::from_millis(config_cache_ms)),
         })
     }
 
