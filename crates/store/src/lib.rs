@@ -5,6 +5,7 @@
 mod connect;
 pub mod ephemeral;
 mod error;
+mod group_commit;
 mod model;
 mod rows;
 mod sql;

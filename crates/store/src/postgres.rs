@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
+use crate::group_commit::Unit;
 use crate::{Backend, Result, Store};
 
 #[derive(Debug, Clone)]
@@ -32,9 +33,24 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// Runs a unit of work in its own transaction: Postgres already shares
+    /// log flushes between concurrent commits.
+    async fn write_unit<T, F>(&self, mut work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnMut(&'c mut sqlx::PgConnection) -> Unit<'c, T> + Send + 'static,
+    {
+        let mut tx = self.writer.begin().await?;
+        let output = work(&mut tx).await?;
+        tx.commit().await?;
+        Ok(output)
+    }
+}
+
 mod queries {
     use super::PgStore;
-    crate::sql::impl_sql_store!(PgStore);
+    crate::sql::impl_sql_store!(PgStore, sqlx::PgConnection);
     crate::sql_audit::impl_sql_audit!(PgStore);
     crate::sql_email::impl_sql_email!(PgStore, " FOR UPDATE SKIP LOCKED");
 }

@@ -19,7 +19,95 @@ macro_rules! session_columns {
 }
 
 macro_rules! impl_sql_store {
-    ($store:ty) => {
+    ($store:ty, $conn:ty) => {
+        impl $store {
+            /// A refresh inside the caller's transaction (see
+            /// [`$crate::SessionStore::rotate_refresh_token`]).
+            async fn rotate_in(
+                tx: &mut $conn,
+                presented: &TokenHash,
+                replacement: &TokenHash,
+                now: UnixTime,
+                policy: &SessionPolicy,
+            ) -> Result<RefreshOutcome> {
+                // The claim is one conditional UPDATE: of two racing callers
+                // only one can flip `used_at` from NULL.
+                let claimed: Option<String> = sqlx::query_scalar(
+                    "UPDATE refresh_tokens SET used_at = $2 \
+                     WHERE token_hash = $1 AND used_at IS NULL RETURNING session_id",
+                )
+                .bind(presented.as_bytes())
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(session_id) = claimed else {
+                    let known: Option<String> = sqlx::query_scalar(
+                        "SELECT session_id FROM refresh_tokens WHERE token_hash = $1",
+                    )
+                    .bind(presented.as_bytes())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some(session_id) = known else {
+                        return Ok(RefreshOutcome::Unknown);
+                    };
+                    sqlx::query(
+                        "UPDATE sessions SET ended_at = $2, end_reason = $3 \
+                         WHERE id = $1 AND ended_at IS NULL",
+                    )
+                    .bind(&session_id)
+                    .bind(now)
+                    .bind(EndReason::RefreshReuse.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                    let id = SessionId::parse(&session_id)
+                        .ok_or_else(|| StoreError::Corrupt("refresh_tokens.session_id".into()))?;
+                    return Ok(RefreshOutcome::Reused(id));
+                };
+                let row = sqlx::query_as::<_, SessionUserRow>(concat!(
+                    "SELECT ", $crate::sql::session_columns!(), ", ", $crate::sql::user_columns!(),
+                    " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1"
+                ))
+                .bind(&session_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                let (mut session, user): (Session, User) = row.try_into()?;
+                if !session.is_active(now, policy) {
+                    sqlx::query(
+                        "UPDATE sessions SET ended_at = $2, end_reason = $3 \
+                         WHERE id = $1 AND ended_at IS NULL",
+                    )
+                    .bind(&session_id)
+                    .bind(now)
+                    .bind(EndReason::Expired.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                    return Ok(if session.ended_at.is_none() {
+                        RefreshOutcome::Expired(session)
+                    } else {
+                        RefreshOutcome::SessionEnded
+                    });
+                }
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)",
+                )
+                .bind(replacement.as_bytes())
+                .bind(&session_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from_write)?;
+                if session.activity_is_stale(now) {
+                    sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1")
+                        .bind(&session_id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    session.last_seen_at = now;
+                }
+                Ok(RefreshOutcome::Rotated(session, user))
+            }
+        }
+
         use async_trait::async_trait;
         use latchkey_core::session::{Session, SessionPolicy};
         use latchkey_core::token::TokenHash;
@@ -230,85 +318,14 @@ macro_rules! impl_sql_store {
                 now: UnixTime,
                 policy: &SessionPolicy,
             ) -> Result<RefreshOutcome> {
-                let mut tx = self.writer.begin().await?;
-                // The claim is one conditional UPDATE: of two racing callers
-                // only one can flip `used_at` from NULL.
-                let claimed: Option<String> = sqlx::query_scalar(
-                    "UPDATE refresh_tokens SET used_at = $2 \
-                     WHERE token_hash = $1 AND used_at IS NULL RETURNING session_id",
-                )
-                .bind(presented.as_bytes())
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some(session_id) = claimed else {
-                    let known: Option<String> = sqlx::query_scalar(
-                        "SELECT session_id FROM refresh_tokens WHERE token_hash = $1",
-                    )
-                    .bind(presented.as_bytes())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    let Some(session_id) = known else {
-                        return Ok(RefreshOutcome::Unknown);
-                    };
-                    sqlx::query(
-                        "UPDATE sessions SET ended_at = $2, end_reason = $3 \
-                         WHERE id = $1 AND ended_at IS NULL",
-                    )
-                    .bind(&session_id)
-                    .bind(now)
-                    .bind(EndReason::RefreshReuse.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                    tx.commit().await?;
-                    let id = SessionId::parse(&session_id)
-                        .ok_or_else(|| StoreError::Corrupt("refresh_tokens.session_id".into()))?;
-                    return Ok(RefreshOutcome::Reused(id));
-                };
-                let row = sqlx::query_as::<_, SessionUserRow>(concat!(
-                    "SELECT ", $crate::sql::session_columns!(), ", ", $crate::sql::user_columns!(),
-                    " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1"
-                ))
-                .bind(&session_id)
-                .fetch_one(&mut *tx)
-                .await?;
-                let (mut session, user): (Session, User) = row.try_into()?;
-                if !session.is_active(now, policy) {
-                    sqlx::query(
-                        "UPDATE sessions SET ended_at = $2, end_reason = $3 \
-                         WHERE id = $1 AND ended_at IS NULL",
-                    )
-                    .bind(&session_id)
-                    .bind(now)
-                    .bind(EndReason::Expired.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                    tx.commit().await?;
-                    return Ok(if session.ended_at.is_none() {
-                        RefreshOutcome::Expired(session)
-                    } else {
-                        RefreshOutcome::SessionEnded
-                    });
-                }
-                sqlx::query(
-                    "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)",
-                )
-                .bind(replacement.as_bytes())
-                .bind(&session_id)
-                .bind(now)
-                .execute(&mut *tx)
+                let (presented, replacement, policy) = (presented.clone(), replacement.clone(), *policy);
+                self.write_unit(move |conn| {
+                    let (presented, replacement) = (presented.clone(), replacement.clone());
+                    Box::pin(async move {
+                        <$store>::rotate_in(conn, &presented, &replacement, now, &policy).await
+                    })
+                })
                 .await
-                .map_err(StoreError::from_write)?;
-                if session.activity_is_stale(now) {
-                    sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1")
-                        .bind(&session_id)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                    session.last_seen_at = now;
-                }
-                tx.commit().await?;
-                Ok(RefreshOutcome::Rotated(session, user))
             }
 
             async fn end_session(

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use crate::group_commit::{GroupCommit, Unit};
 use crate::{Backend, Result, Store, StoreError};
 
 /// Two pools on one file. Writes go through exactly one connection, so they
@@ -19,6 +20,8 @@ use crate::{Backend, Result, Store, StoreError};
 pub struct SqliteStore {
     pool: SqlitePool,
     writer: SqlitePool,
+    /// The hottest writes (refresh rotations) share transactions.
+    group: GroupCommit,
 }
 
 /// Read connections: enough for the cores, each with its own page cache.
@@ -49,13 +52,28 @@ impl SqliteStore {
             std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
                 .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
         }
-        Ok(Self { pool, writer })
+        Ok(Self {
+            pool,
+            group: GroupCommit::start(writer.clone()),
+            writer,
+        })
+    }
+}
+
+impl SqliteStore {
+    /// Runs a unit of work through group commit (see [`GroupCommit`]).
+    async fn write_unit<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnMut(&'c mut sqlx::SqliteConnection) -> Unit<'c, T> + Send + 'static,
+    {
+        self.group.write(work).await
     }
 }
 
 mod queries {
     use super::SqliteStore;
-    crate::sql::impl_sql_store!(SqliteStore);
+    crate::sql::impl_sql_store!(SqliteStore, sqlx::SqliteConnection);
     crate::sql_audit::impl_sql_audit!(SqliteStore);
     crate::sql_email::impl_sql_email!(SqliteStore, "");
 }
