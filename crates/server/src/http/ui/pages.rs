@@ -21,6 +21,7 @@ const NOTICES: &[&str] = &[
     "session_ended",
     "others_ended",
     "signed_out",
+    "verification_sent",
 ];
 
 fn notice(ui: &Ui) -> Option<String> {
@@ -164,11 +165,14 @@ pub async fn login(mut ui: Ui, form: UiForm) -> Response {
             ui.redirect(&to)
         }
         Err(e) => {
+            // Not yet confirmed (said only after the right password): offer
+            // a new link.
+            let resend = matches!(e, Error::EmailNotVerified);
             let (status, error, errors) = ui.describe(&e);
             ui.page(
                 status,
                 "login.html",
-                context! { email, return_to, error, errors },
+                context! { email, return_to, error, errors, resend },
             )
         }
     }
@@ -224,10 +228,13 @@ pub async fn verify_page(mut ui: Ui) -> Response {
     if take_token_from_url(&mut ui, Flow::Verify) {
         return ui.redirect(Flow::Verify.path());
     }
-    if flow_token(&ui, Flow::Verify).is_none() {
-        return message(ui, StatusCode::OK, "verify_title", "verify_no_token", None);
-    }
-    ui.page(StatusCode::OK, "verify_email.html", context! {})
+    let has_token = flow_token(&ui, Flow::Verify).is_some();
+    let notice = notice(&ui);
+    ui.page(
+        StatusCode::OK,
+        "verify_email.html",
+        context! { has_token, notice, email => "" },
+    )
 }
 
 pub async fn verify(mut ui: Ui, form: UiForm) -> Response {
@@ -235,12 +242,10 @@ pub async fn verify(mut ui: Ui, form: UiForm) -> Response {
         return ui.csrf_refused();
     }
     let Some(token) = flow_token(&ui, Flow::Verify) else {
-        return message(
-            ui,
+        return ui.page(
             StatusCode::BAD_REQUEST,
-            "verify_title",
-            "verify_no_token",
-            None,
+            "verify_email.html",
+            context! { has_token => false, email => "" },
         );
     };
     match ui.app.verify_email(&token, &ui.client).await {
@@ -254,11 +259,52 @@ pub async fn verify(mut ui: Ui, form: UiForm) -> Response {
                 Some(("/login", "back_to_login")),
             )
         }
+        Err(e) if matches!(e, Error::TokenInvalid | Error::TokenExpired) => {
+            // A spent or broken link: say so, and offer a new one.
+            forget_token(&mut ui, Flow::Verify);
+            let (status, error, errors) = ui.describe(&e);
+            ui.page(
+                status,
+                "verify_email.html",
+                context! { has_token => false, error, errors, email => "" },
+            )
+        }
+        Err(e) => ui.error_page(&e),
+    }
+}
+
+/// Sends a new verification link: to the address in the form, or to the
+/// signed-in user's own. The answer is the same whether or not the address
+/// belongs to an account that still needs one.
+pub async fn resend(ui: Ui, form: UiForm) -> Response {
+    if !ui.csrf_ok(&form) {
+        return ui.csrf_refused();
+    }
+    let mut email = form.get("email").trim().to_owned();
+    if email.is_empty()
+        && let Some(principal) = ui.principal().await
+    {
+        email = principal
+            .user
+            .email
+            .as_ref()
+            .map(|e| e.as_str().to_owned())
+            .unwrap_or_default();
+    }
+    let result = match App::parse_email(&email) {
+        Ok(parsed) => ui.app.resend_verification(parsed, &ui.client).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) if form.get("from") == "account" => ui.redirect("/account?notice=verification_sent"),
+        Ok(()) => ui.redirect("/verify-email?notice=verification_sent"),
         Err(e) => {
-            if matches!(e, Error::TokenInvalid | Error::TokenExpired) {
-                forget_token(&mut ui, Flow::Verify);
-            }
-            ui.error_page(&e)
+            let (status, error, errors) = ui.describe(&e);
+            ui.page(
+                status,
+                "verify_email.html",
+                context! { has_token => false, error, errors, email },
+            )
         }
     }
 }
@@ -398,11 +444,13 @@ async fn account_view(ui: Ui, principal: &Principal, status: StatusCode, extra: 
     let events: Vec<Value> = events
         .iter()
         .map(|r| {
+            let e = &r.event;
             context! {
-                at => rfc3339(r.event.at),
-                kind => r.event.kind.replace('_', " "),
-                result => r.event.result.replace('_', " "),
-                ip => r.event.ip.clone().unwrap_or_default(),
+                at => rfc3339(e.at),
+                kind => ui.t_or(&format!("event_{}", e.kind), || e.kind.replace('_', " ")),
+                result => ui.t_or(&format!("result_{}", e.result), || e.result.replace('_', " ")),
+                ok => e.result == "success",
+                ip => e.ip.clone().unwrap_or_default(),
             }
         })
         .collect();
@@ -434,9 +482,10 @@ pub async fn account_page(ui: Ui) -> Response {
     account_view(ui, &principal, StatusCode::OK, context! {}).await
 }
 
-/// The CSRF check, then the signed-in user, for every account form.
+/// The CSRF check (the token bound to this session), then the signed-in
+/// user, for every account form.
 async fn account_form(ui: Ui, form: &UiForm) -> Result<(Ui, Principal), Response> {
-    if !ui.csrf_ok(form) {
+    if !ui.session_csrf_ok(form) {
         return Err(ui.csrf_refused());
     }
     match ui.principal().await {
@@ -524,7 +573,11 @@ pub async fn logout_page(ui: Ui) -> Response {
 }
 
 pub async fn logout(mut ui: Ui, form: UiForm) -> Response {
-    if !ui.csrf_ok(&form) {
+    // Without a session cookie there is nothing to sign out of.
+    if !ui.has_session_cookie() {
+        return ui.redirect("/login");
+    }
+    if !ui.session_csrf_ok(&form) {
         return ui.csrf_refused();
     }
     if let Some(principal) = ui.principal().await
