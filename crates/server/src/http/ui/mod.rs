@@ -4,6 +4,7 @@
 //! same services as the JSON API.
 
 mod csrf;
+mod display;
 mod i18n;
 mod pages;
 mod theme;
@@ -47,6 +48,7 @@ pub fn router(config: &Config) -> Router<AppState> {
     };
     Router::new()
         .route("/login", get(pages::login_page).post(pages::login))
+        .route("/login/continue", get(pages::login_continue))
         .route("/signup", get(pages::signup_page).post(pages::signup))
         .route("/verify-email", get(pages::verify_page).post(pages::verify))
         .route(
@@ -292,10 +294,15 @@ impl Ui {
     pub fn csrf_refused(self) -> Response {
         let title = self.t("error_csrf_title");
         let text = self.t("error_csrf");
+        let link = if self.has_session_cookie() {
+            context! { href => "/account", text => self.t("logout_cancel") }
+        } else {
+            context! { href => "/login", text => self.t("back_to_login") }
+        };
         self.page(
             StatusCode::FORBIDDEN,
             "message.html",
-            context! { title, error => text },
+            context! { title, error => text, link },
         )
     }
 

@@ -7,6 +7,7 @@ use latchkey_core::Error;
 use latchkey_core::clock::rfc3339;
 use minijinja::{Value, context};
 
+use super::display::{device, when};
 use super::{Ui, UiForm, read_cookie, safe_return_to};
 use crate::http::cookie;
 use crate::service::{App, LoginId, Principal};
@@ -161,8 +162,18 @@ pub async fn login(mut ui: Ui, form: UiForm) -> Response {
             }) {
                 ui.set_cookie(value);
             }
-            let to = return_to.unwrap_or_else(|| HOME.to_owned());
-            ui.redirect(&to)
+            match return_to {
+                // Another origin: by a page of ours, not a redirect, since
+                // browsers hold a form's redirects to the CSP's
+                // `form-action 'self'` and would block it.
+                Some(to) if !to.starts_with('/') => {
+                    let query = serde_urlencoded::to_string([("return_to", to.as_str())])
+                        .unwrap_or_default();
+                    ui.redirect(&format!("/login/continue?{query}"))
+                }
+                Some(to) => ui.redirect(&to),
+                None => ui.redirect(HOME),
+            }
         }
         Err(e) => {
             // Not yet confirmed (said only after the right password): offer
@@ -176,6 +187,31 @@ pub async fn login(mut ui: Ui, form: UiForm) -> Response {
             )
         }
     }
+}
+
+/// After signing in, the way back to an application on another origin: a
+/// page that moves on at once (a `refresh`, which needs no script) and
+/// has a link for anyone whose browser does not.
+pub async fn login_continue(ui: Ui) -> Response {
+    let c = &ui.app.config;
+    let Some(to) = ui
+        .query("return_to")
+        .and_then(|r| safe_return_to(r, &c.public_url, &c.ui.return_to_origins))
+    else {
+        return ui.redirect(HOME);
+    };
+    if ui.principal().await.is_none() {
+        let query = serde_urlencoded::to_string([("return_to", to.as_str())]).unwrap_or_default();
+        return ui.redirect(&format!("/login?{query}"));
+    }
+    let title = ui.t("continue_title");
+    let text = ui.t("continue_text");
+    let link = context! { href => to.clone(), text => ui.t("continue_link") };
+    ui.page(
+        StatusCode::OK,
+        "message.html",
+        context! { title, text, link, refresh => to },
+    )
 }
 
 // ---- sign-up ----
@@ -368,7 +404,7 @@ async fn reset_form(mut ui: Ui, status: StatusCode, extra: Value) -> Response {
             forget_token(&mut ui, Flow::Reset);
             let (status, error, _) = ui.describe(&e);
             let title = ui.t("reset_title");
-            let link = context! { href => "/forgot-password", text => ui.t("forgot_title") };
+            let link = context! { href => "/forgot-password", text => ui.t("reset_new_link") };
             ui.page(status, "message.html", context! { title, error, link })
         }
     }
@@ -428,6 +464,8 @@ async fn account_view(ui: Ui, principal: &Principal, status: StatusCode, extra: 
         Err(e) => return ui.error_page(&e),
     };
     let unknown = ui.t("unknown");
+    let on = ui.t("device_on");
+    let lang = ui.lang;
     let sessions: Vec<Value> = sessions
         .iter()
         .map(|s| {
@@ -435,8 +473,11 @@ async fn account_view(ui: Ui, principal: &Principal, status: StatusCode, extra: 
                 id => s.id.to_string(),
                 current => s.id == principal.session.id,
                 created => rfc3339(s.created_at),
+                created_text => when(s.created_at, lang),
                 last_seen => rfc3339(s.last_seen_at),
+                last_seen_text => when(s.last_seen_at, lang),
                 ip => s.ip.clone().unwrap_or_else(|| unknown.clone()),
+                device => s.user_agent.as_deref().map_or_else(|| unknown.clone(), |ua| device(ua, &on)),
                 user_agent => s.user_agent.clone().unwrap_or_else(|| unknown.clone()),
             }
         })
@@ -447,6 +488,7 @@ async fn account_view(ui: Ui, principal: &Principal, status: StatusCode, extra: 
             let e = &r.event;
             context! {
                 at => rfc3339(e.at),
+                at_text => when(e.at, lang),
                 kind => ui.t_or(&format!("event_{}", e.kind), || e.kind.replace('_', " ")),
                 result => ui.t_or(&format!("result_{}", e.result), || e.result.replace('_', " ")),
                 ok => e.result == "success",
@@ -460,6 +502,7 @@ async fn account_view(ui: Ui, principal: &Principal, status: StatusCode, extra: 
         username => user.username.as_ref().map(|u| u.to_string()),
         verified => user.email_verified,
         created => rfc3339(user.created_at),
+        created_text => when(user.created_at, lang),
     };
     let notice = notice(&ui);
     let rules = ui.password_rules();

@@ -188,19 +188,25 @@ fn sample(pages: &Pages, lang: &str) -> Value {
         username => "user",
         verified => false,
         created => "2025-01-01T00:00:00Z",
+        created_text => "1 Jan 2025, 00:00 UTC",
     };
     let session = context! {
         id => "00000000-0000-0000-0000-000000000000",
         current => true,
         created => "2025-01-01T00:00:00Z",
+        created_text => "1 Jan 2025, 00:00 UTC",
         last_seen => "2025-01-01T00:00:00Z",
+        last_seen_text => "1 Jan 2025, 00:00 UTC",
         ip => "127.0.0.1",
-        user_agent => "Browser",
+        device => "Firefox on Linux",
+        user_agent => "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
     };
     let event = context! {
         at => "2025-01-01T00:00:00Z",
+        at_text => "1 Jan 2025, 00:00 UTC",
         kind => "Signed in",
         result => "Success",
+        ok => true,
         ip => "127.0.0.1",
     };
     let failure = context! { error => text, errors => vec![text] };
@@ -221,6 +227,7 @@ fn sample(pages: &Pages, lang: &str) -> Value {
         email => "user@example.com",
         new_email => "new@example.com",
         return_to => "/account",
+        refresh => "https://app.example.com/",
         rules => vec![text],
         has_token => true,
         resend => true,
