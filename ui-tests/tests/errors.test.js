@@ -27,7 +27,7 @@ test('wrong password and unknown account read the same', async () => {
   assert.equal(unknown, wrong);
   // The address stays filled in and the password field has the focus.
   assert.equal(await page.getByLabel('Email address').inputValue(), email);
-  assert.equal(await page.evaluate(() => document.activeElement.id), 'password');
+  await page.waitForFunction(() => document.activeElement?.id === 'password');
   assert.equal(new URL(page.url()).pathname, '/login');
   await screenshot(page, 'error-wrong-password');
 });

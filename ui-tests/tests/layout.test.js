@@ -31,6 +31,7 @@ test('every page fits a 360 px phone and a 1440 px desktop', async () => {
       const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input:not([type=hidden])')]
         .filter((i) => !i.labels || i.labels.length === 0).map((i) => i.name));
       assert.deepEqual(unlabelled, [], `${path}: inputs without a label`);
+      await screenshot(page, `page-${path.slice(1)}-${label}`);
     }
     await page.goto(env.latchkey.url('/login'));
     await screenshot(page, `login-${label}-light`);
@@ -69,10 +70,16 @@ test('sign-up to sign-out with the keyboard only, focus always visible', async (
   const page = await env.newPage({ viewport: DESKTOP });
   const type = async (s) => page.keyboard.type(s);
   const press = async (k) => page.keyboard.press(k);
+  // `autofocus` applies when the page is next rendered, which can come
+  // after the load event on a busy machine: wait for it as a user would.
+  const focusOn = async (selector) => page.waitForFunction(
+    (sel) => document.activeElement && document.activeElement.matches(sel),
+    selector,
+  );
 
   await page.goto(env.latchkey.url('/signup'));
   // The address field has the focus on arrival.
-  assert.equal(await page.evaluate(() => document.activeElement.name), 'email');
+  await focusOn('input[name="email"]');
   await type(address);
   const pw = await tabTo(page, (f) => f.name === 'password');
   assert.ok(pw.outline, 'the focused input has a visible outline');
@@ -84,6 +91,7 @@ test('sign-up to sign-out with the keyboard only, focus always visible', async (
 
   await page.goto(Mailbox.link(await env.mailbox.waitFor(address, 1)));
   // The confirm button has the focus on arrival.
+  await focusOn('button[type="submit"]');
   await press('Enter');
   await page.getByRole('heading', { name: 'Email address confirmed' }).waitFor();
   await tabTo(page, (f) => f.text === 'Go to sign in');
@@ -91,6 +99,7 @@ test('sign-up to sign-out with the keyboard only, focus always visible', async (
   await page.waitForURL(env.latchkey.url('/login'));
 
   // On /login the address field has the focus.
+  await focusOn('input[name="email"]');
   await type(address);
   await press('Tab');
   await type(PASSWORD);
