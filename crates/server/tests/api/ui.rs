@@ -985,8 +985,19 @@ async fn a_theme_directory_overrides_pages_and_stylesheet(backend: Backend) {
         r#"{"en": {"login_title": "Welcome back to Acme"}}"#,
     )
     .unwrap();
+    std::fs::write(
+        theme.path().join("acme.svg"),
+        "<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
+    )
+    .unwrap();
+    std::fs::write(theme.path().join("notes.txt"), "not served").unwrap();
     let dir = theme.path().to_owned();
-    let Some(t) = TestApp::spawn_with(backend, |c| c.ui.theme_dir = Some(dir)).await else {
+    let Some(t) = TestApp::spawn_with(backend, |c| {
+        c.ui.theme_dir = Some(dir);
+        c.ui.logo_url = "/assets/theme/acme.svg".into();
+    })
+    .await
+    else {
         return;
     };
     let mut b = Browser::new(&t);
@@ -1012,6 +1023,22 @@ async fn a_theme_directory_overrides_pages_and_stylesheet(backend: Backend) {
     let css = b.get("/assets/latchkey.css").await;
     assert_eq!(css.headers["content-type"], "text/css");
     assert_eq!(css.body, "body { color: #123456 }");
+    // The theme's images are served beside it, for the logo.
+    assert!(signup.body.contains("acme.svg\" alt=\"\""));
+    let logo = b.get("/assets/theme/acme.svg").await;
+    assert_eq!(logo.status, StatusCode::OK);
+    assert_eq!(logo.headers["content-type"], "image/svg+xml");
+    assert!(logo.body.starts_with("<svg"));
+    for missing in [
+        "notes.txt",
+        "login.html",
+        "latchkey.css",
+        "..%2Fsecret.svg",
+        "nope.png",
+    ] {
+        let r = b.get(&format!("/assets/theme/{missing}")).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{missing}");
+    }
 }
 
 #[test]

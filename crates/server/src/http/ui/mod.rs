@@ -71,6 +71,7 @@ pub fn router(config: &Config) -> Router<AppState> {
         .route("/logout", get(pages::logout_page).post(pages::logout))
         .route("/assets/latchkey.css", get(stylesheet))
         .route("/assets/theme.css", get(accent))
+        .route("/assets/theme/{name}", get(theme_asset))
         .layer(Extension(Arc::new(pages)))
 }
 
@@ -100,6 +101,30 @@ async fn stylesheet(Extension(pages): Extension<Arc<Pages>>) -> Response {
         pages.stylesheet().to_owned(),
     )
         .into_response()
+}
+
+/// `/assets/theme/<name>`: an image from the theme directory.
+async fn theme_asset(
+    Extension(pages): Extension<Arc<Pages>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Response {
+    match pages.asset(&name) {
+        Some(asset) => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(asset.content_type),
+                ),
+                (
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("public, max-age=3600"),
+                ),
+            ],
+            asset.bytes.clone(),
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 /// `/assets/theme.css`: the configured accent colour (a stylesheet, since

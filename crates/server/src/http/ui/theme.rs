@@ -5,6 +5,7 @@
 //! start-up, so a broken override stops the server there, naming the file,
 //! rather than failing a user later.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use minijinja::{Environment, Value, context};
@@ -60,12 +61,36 @@ pub const STYLESHEET: &str = "latchkey.css";
 const EMBEDDED_STYLESHEET: &str = include_str!("../../../../../ui/static/latchkey.css");
 const MESSAGES: &str = "messages.json";
 
-/// The loaded templates, stylesheet and catalogue.
+/// Images a theme may ship beside its templates (a logo, a favicon),
+/// served at `/assets/theme/<name>` so that `ui.logo_url` can point there
+/// and stay within the pages' CSP (`img-src 'self'`).
+const IMAGE_TYPES: &[(&str, &str)] = &[
+    ("svg", "image/svg+xml"),
+    ("png", "image/png"),
+    ("jpg", "image/jpeg"),
+    ("jpeg", "image/jpeg"),
+    ("gif", "image/gif"),
+    ("webp", "image/webp"),
+    ("ico", "image/x-icon"),
+];
+
+/// The largest image a theme may ship.
+const MAX_IMAGE_BYTES: u64 = 1024 * 1024;
+
+/// An image from the theme directory.
+#[derive(Debug)]
+pub struct Asset {
+    pub content_type: &'static str,
+    pub bytes: Vec<u8>,
+}
+
+/// The loaded templates, stylesheet, catalogue and images.
 #[derive(Debug)]
 pub struct Pages {
     env: Environment<'static>,
     stylesheet: String,
     pub catalogue: Catalogue,
+    assets: BTreeMap<String, Asset>,
 }
 
 fn read(dir: Option<&Path>, name: &str) -> Result<Option<String>, String> {
@@ -80,9 +105,10 @@ fn read(dir: Option<&Path>, name: &str) -> Result<Option<String>, String> {
 impl Pages {
     /// The embedded set with the theme directory's files laid over it.
     pub fn load(theme: Option<&Path>) -> Result<Self, String> {
-        if let Some(dir) = theme {
-            check_names(dir)?;
-        }
+        let assets = match theme {
+            Some(dir) => load_dir(dir)?,
+            None => BTreeMap::new(),
+        };
         let mut env = Environment::new();
         for (name, embedded) in TEMPLATES {
             let source = read(theme, name)?.unwrap_or_else(|| (*embedded).to_owned());
@@ -95,6 +121,7 @@ impl Pages {
             env,
             stylesheet,
             catalogue,
+            assets,
         };
         pages.render_samples()?;
         Ok(pages)
@@ -109,6 +136,7 @@ impl Pages {
                 env: Environment::new(),
                 stylesheet: EMBEDDED_STYLESHEET.to_owned(),
                 catalogue: Catalogue::load(None).unwrap_or_else(|_| empty_catalogue()),
+                assets: BTreeMap::new(),
             }
         })
     }
@@ -119,6 +147,10 @@ impl Pages {
 
     pub fn stylesheet(&self) -> &str {
         &self.stylesheet
+    }
+
+    pub fn asset(&self, name: &str) -> Option<&Asset> {
+        self.assets.get(name)
     }
 
     /// Renders every page with data like a real request's, in every
@@ -153,17 +185,17 @@ fn describe(e: &minijinja::Error) -> String {
     text
 }
 
-/// A file in the theme directory that overrides nothing is most likely a
-/// misspelt template: refuse it rather than ignore it. Other files (images
-/// and the like) are the theme's own business.
-fn check_names(dir: &Path) -> Result<(), String> {
+/// Checks the theme directory's file names and reads its images. A page
+/// template or stylesheet that overrides nothing is most likely misspelt:
+/// refused rather than ignored. Other files are left alone.
+fn load_dir(dir: &Path) -> Result<BTreeMap<String, Asset>, String> {
     let entries =
         std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    let mut assets = BTreeMap::new();
     for entry in entries {
         let entry = entry.map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let is_page = name.ends_with(".html");
-        if is_page && !TEMPLATES.iter().any(|(t, _)| *t == name) {
+        if name.ends_with(".html") && !TEMPLATES.iter().any(|(t, _)| *t == name) {
             let known: Vec<&str> = TEMPLATES.iter().map(|(t, _)| *t).collect();
             return Err(format!(
                 "{name} is not a page template; the templates are {}",
@@ -175,8 +207,33 @@ fn check_names(dir: &Path) -> Result<(), String> {
                 "{name} is not the stylesheet; name it {STYLESHEET}"
             ));
         }
+        let extension = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+        let Some(content_type) = IMAGE_TYPES
+            .iter()
+            .find(|(ext, _)| extension.as_deref() == Some(*ext))
+            .map(|(_, t)| *t)
+        else {
+            continue;
+        };
+        let path = entry.path();
+        let size = entry
+            .metadata()
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+            .len();
+        if size > MAX_IMAGE_BYTES {
+            return Err(format!("{name} is larger than 1 MiB"));
+        }
+        let bytes =
+            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        assets.insert(
+            name,
+            Asset {
+                content_type,
+                bytes,
+            },
+        );
     }
-    Ok(())
+    Ok(assets)
 }
 
 /// The context of a page with everything some page may use.
@@ -262,6 +319,10 @@ mod tests {
         std::fs::write(dir.path().join("logo.svg"), "<svg/>").unwrap();
         let pages = Pages::load(Some(dir.path())).unwrap();
         assert_eq!(pages.stylesheet(), "body { color: red }");
+        let logo = pages.asset("logo.svg").unwrap();
+        assert_eq!(logo.content_type, "image/svg+xml");
+        assert_eq!(logo.bytes, b"<svg/>");
+        assert!(pages.asset("message.html").is_none());
         let html = pages.render("message.html", sample(&pages, "en")).unwrap();
         assert!(html.contains("themed Sample"), "{html}");
 
