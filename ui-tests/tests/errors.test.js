@@ -84,6 +84,7 @@ test('a spent or tampered link is refused with a message and a way on', async ()
   await page.getByRole('button', { name: 'Confirm email address' }).click();
   assert.match(await text(page, '.lk-error'), /expired or was already used/);
   assert.equal(await page.getByRole('button', { name: 'Send a new confirmation link' }).count(), 1);
+  await screenshot(page, 'error-spent-verify-link');
 });
 
 test('a form without its CSRF token is refused with a 403 page and changes nothing', async () => {
@@ -137,6 +138,7 @@ test('a token from another session is refused', async () => {
   await form.locator('input[name="csrf"]').evaluate((el, t) => { el.value = t; }, tokenA);
   await form.getByRole('button').click();
   await b.getByRole('heading', { name: 'This form has expired' }).waitFor();
+  await screenshot(b, 'error-csrf-other-session');
   await a.reload();
   assert.equal(new URL(a.url()).pathname, '/account', 'A is still signed in');
 });
@@ -163,4 +165,5 @@ test('return_to goes back to a configured origin, never to a foreign one', async
   // would break the CSP's form-action 'self').
   await allowed.waitForURL(home);
   await allowed.getByRole('heading', { name: 'Back in the application' }).waitFor();
+  await screenshot(allowed, 'return-to-application');
 });

@@ -176,4 +176,5 @@ test('autocomplete attributes', async () => {
     'new_email=email',
     'current_password=current-password',
   ]);
+  await screenshot(page, 'autocomplete-account');
 });
