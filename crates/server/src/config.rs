@@ -89,6 +89,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("UI_ACCENT_COLOR", "ui.accent_color"),
     ("UI_LOGO_URL", "ui.logo_url"),
     ("UI_RETURN_TO_ORIGINS", "ui.return_to_origins"),
+    ("UI_THEME_DIR", "ui.theme_dir"),
 ];
 
 /// Compatibility route sets that configuration can switch on.
@@ -274,6 +275,10 @@ pub struct UiConfig {
     /// may point at; relative paths are always allowed.
     #[serde(deserialize_with = "list_or_csv")]
     pub return_to_origins: Vec<String>,
+    /// A directory whose files replace the embedded page templates, the
+    /// stylesheet (`latchkey.css`) or the messages (`messages.json`), file
+    /// by file; checked at start-up.
+    pub theme_dir: Option<PathBuf>,
 }
 
 impl Default for UiConfig {
@@ -283,6 +288,7 @@ impl Default for UiConfig {
             accent_color: String::new(),
             logo_url: String::new(),
             return_to_origins: Vec::new(),
+            theme_dir: None,
         }
     }
 }
@@ -327,6 +333,15 @@ impl UiConfig {
                     format!("{origin:?} must be a bare origin like https://app.example.com"),
                 ));
             }
+        }
+        if let Some(dir) = &self.theme_dir {
+            if !dir.is_dir() {
+                return Err(invalid(
+                    "ui.theme_dir",
+                    format!("{} is not a directory", dir.display()),
+                ));
+            }
+            crate::http::ui::check_theme(dir).map_err(|e| invalid("ui.theme_dir", e))?;
         }
         Ok(())
     }

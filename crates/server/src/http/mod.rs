@@ -10,7 +10,7 @@ pub(crate) mod extract;
 mod middleware;
 mod ops;
 mod recovery;
-mod ui;
+pub(crate) mod ui;
 
 use std::sync::Arc;
 
@@ -93,7 +93,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(account::router())
         .merge(recovery::router())
         .merge(ops::router())
-        .merge(ui::router())
+        .merge(ui::router(&app.config))
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(cors(&app.config.cors_origins))

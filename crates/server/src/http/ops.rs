@@ -20,7 +20,6 @@ pub fn router() -> Router<AppState> {
         .route("/.well-known/jwks.json", get(jwks))
         .route("/api/openapi.json", get(openapi))
         .route("/docs", get(docs))
-        .route("/assets/latchkey.css", get(stylesheet))
 }
 
 /// Liveness: the process answers.
@@ -100,18 +99,4 @@ pub async fn docs() -> Response {
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
-}
-
-pub async fn stylesheet() -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/css")),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=3600"),
-            ),
-        ],
-        include_str!("../../../../ui/static/latchkey.css"),
-    )
-        .into_response()
 }

@@ -263,7 +263,10 @@ async fn sign_up_verify_log_in_see_account_and_log_out(backend: Backend) {
     assert!(account.body.contains("This device"));
     assert!(account.body.contains("ui-test-browser"));
     assert!(account.body.contains("Sign out everywhere else"));
-    assert!(account.body.contains("login"), "the events list the logins");
+    assert!(
+        account.body.contains(">Signed in</td>"),
+        "the events list the logins by name"
+    );
     // Three sessions are open (two of this browser, one of the other).
     assert_eq!(account.body.matches("name=\"session\"").count(), 3);
 
@@ -396,6 +399,11 @@ async fn return_to_goes_only_to_configured_origins(backend: Backend) {
             .await;
         assert_eq!(again.status, StatusCode::SEE_OTHER);
         assert_eq!(again.location(), "/account");
+        let direct = b
+            .get(&format!("/login/continue?return_to={}", urlencode(evil)))
+            .await;
+        assert_eq!(direct.status, StatusCode::SEE_OTHER);
+        assert_eq!(direct.location(), "/account");
     }
     for good in [
         "https://app.example.com/welcome?x=1",
@@ -419,7 +427,28 @@ async fn return_to_goes_only_to_configured_origins(backend: Backend) {
             )
             .await;
         assert_eq!(r.status, StatusCode::SEE_OTHER);
-        assert_eq!(r.location(), good);
+        if good.starts_with('/') {
+            assert_eq!(r.location(), good);
+        } else {
+            // Another origin: by a page that moves on by itself, since a
+            // browser holds a form's redirects to `form-action 'self'`.
+            let continue_at = format!("/login/continue?return_to={}", urlencode(good));
+            assert_eq!(r.location(), continue_at);
+            let page = b.get(&continue_at).await;
+            assert_eq!(page.status, StatusCode::OK);
+            page.assert_safe_html();
+            assert!(
+                page.body.contains("http-equiv=\"refresh\""),
+                "{}",
+                page.body
+            );
+            assert!(
+                page.body
+                    .contains("&#x2f;&#x2f;app.example.com&#x2f;welcome"),
+                "{}",
+                page.body
+            );
+        }
         let again = b
             .get(&format!("/login?return_to={}", urlencode(good)))
             .await;
@@ -692,6 +721,369 @@ async fn branding_comes_from_configuration(backend: Backend) {
     assert!(css.body.contains("--accent: #aa3300"));
 }
 
+/// The token of one session's forms does not open another session's: each
+/// is bound to its own session cookie.
+async fn a_csrf_token_from_another_session_is_refused(backend: Backend) {
+    let Some(t) = TestApp::spawn(backend).await else {
+        return;
+    };
+    t.user("ada@example.com").await;
+    t.user("bob@example.com").await;
+    let mut a = Browser::new(&t);
+    let mut b = Browser::new(&t);
+    let mut a2 = Browser::new(&t);
+    a.log_in("ada@example.com", PASSWORD).await;
+    b.log_in("bob@example.com", PASSWORD).await;
+    a2.log_in("ada@example.com", PASSWORD).await;
+    let a_token = a.get("/account").await.csrf();
+    let b_token = b.get("/account").await.csrf();
+    let a2_token = a2.get("/account").await.csrf();
+    assert_ne!(a_token, b_token);
+    // Same user, other device: still another session, another token.
+    assert_ne!(a_token, a2_token);
+    // Signed in, the token is not the double-submit cookie's.
+    assert_ne!(Some(&a_token), a.cookie("latchkey_csrf"));
+
+    let new_password = "a brand new passphrase";
+    for (victim, token) in [(&mut b, &a_token), (&mut a2, &a_token)] {
+        let page = victim
+            .post(
+                "/account/password",
+                &[
+                    ("csrf", token.as_str()),
+                    ("current_password", PASSWORD),
+                    ("new_password", new_password),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+        assert!(page.body.contains("This form has expired"));
+        let page = victim
+            .post("/account/sessions/end-others", &[("csrf", token.as_str())])
+            .await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN);
+        let page = victim.post("/logout", &[("csrf", token.as_str())]).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN);
+    }
+    // The double-submit token opens no session form either.
+    let double = a.cookie("latchkey_csrf").cloned().unwrap();
+    let page = a
+        .post(
+            "/account/password",
+            &[
+                ("csrf", double.as_str()),
+                ("current_password", PASSWORD),
+                ("new_password", new_password),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    // Nothing changed: every password and session is as it was.
+    t.login("ada@example.com", PASSWORD).await;
+    t.login("bob@example.com", PASSWORD).await;
+    for browser in [&mut a, &mut b, &mut a2] {
+        assert_eq!(browser.get("/account").await.status, StatusCode::OK);
+    }
+    // Each session's own token works.
+    let own = a
+        .post(
+            "/account/password",
+            &[
+                ("csrf", a_token.as_str()),
+                ("current_password", PASSWORD),
+                ("new_password", new_password),
+            ],
+        )
+        .await;
+    assert_eq!(own.status, StatusCode::SEE_OTHER, "{}", own.body);
+}
+
+/// An unconfirmed account asks for a new link from the sign-in page, from
+/// `/verify-email`, or (when it may sign in) from its account page.
+async fn a_new_verification_link_can_be_asked_for(backend: Backend) {
+    let Some(t) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let mut b = Browser::new(&t);
+    let done = b
+        .submit(
+            "/signup",
+            "/signup",
+            &[("email", "ada@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    t.smtp.wait_for("ada@example.com", 1).await;
+
+    // The right password, not yet confirmed: the page offers a new link.
+    let early = b.log_in("ada@example.com", PASSWORD).await;
+    assert_eq!(early.status, StatusCode::FORBIDDEN);
+    assert!(early.body.contains("action=\"/verify-email/resend\""));
+    let csrf = early.csrf();
+    let sent = b
+        .post(
+            "/verify-email/resend",
+            &[("csrf", &csrf), ("email", "ada@example.com")],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
+    assert_eq!(sent.location(), "/verify-email?notice=verification_sent");
+    let notice = b.get(sent.location()).await;
+    notice.assert_safe_html();
+    assert!(
+        notice.body.contains("we have sent a new link"),
+        "{}",
+        notice.body
+    );
+    let mails = t.smtp.wait_for("ada@example.com", 2).await;
+    // An unknown address reads the same, and sends nothing.
+    let unknown = b
+        .submit(
+            "/verify-email",
+            "/verify-email/resend",
+            &[("email", "nobody@example.com")],
+        )
+        .await;
+    assert_eq!(unknown.location(), "/verify-email?notice=verification_sent");
+    // Without a token, /verify-email is the resend form.
+    let page = b.get("/verify-email").await;
+    assert!(page.body.contains("autocomplete=\"email\""));
+    assert!(page.body.contains("Send a new confirmation link"));
+    // Without the CSRF token: refused.
+    let forged = b
+        .post("/verify-email/resend", &[("email", "ada@example.com")])
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    // The newest link confirms the address.
+    let path = mails[1].link().strip_prefix(&t.base).unwrap().to_owned();
+    b.get(&path).await;
+    let csrf = b.get("/verify-email").await.csrf();
+    let verified = b.post("/verify-email", &[("csrf", &csrf)]).await;
+    assert_eq!(verified.status, StatusCode::OK, "{}", verified.body);
+    assert!(t.smtp.to("nobody@example.com").is_empty());
+}
+
+async fn an_unconfirmed_account_asks_for_a_link_from_its_page(backend: Backend) {
+    let Some(t) = TestApp::spawn_with(backend, |c| c.require_verified_email = false).await else {
+        return;
+    };
+    let mut b = Browser::new(&t);
+    b.submit(
+        "/signup",
+        "/signup",
+        &[("email", "ada@example.com"), ("password", PASSWORD)],
+    )
+    .await;
+    t.smtp.wait_for("ada@example.com", 1).await;
+    assert_eq!(
+        b.log_in("ada@example.com", PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let account = b.get("/account").await;
+    assert!(account.body.contains("Email not confirmed"));
+    let sent = b
+        .submit("/account", "/verify-email/resend", &[("from", "account")])
+        .await;
+    assert_eq!(sent.location(), "/account?notice=verification_sent");
+    t.smtp.wait_for("ada@example.com", 2).await;
+}
+
+/// Security events on /account have names, in the page's language.
+async fn account_events_are_named_in_the_pages_language(backend: Backend) {
+    let Some(t) = TestApp::spawn(backend).await else {
+        return;
+    };
+    t.user("ada@example.com").await;
+    let mut b = Browser::new(&t);
+    b.log_in("ada@example.com", "not the password").await;
+    b.log_in("ada@example.com", PASSWORD).await;
+    let en = b.get("/account").await;
+    for name in [
+        ">Signed in</td>",
+        ">Sign-in failed</td>",
+        "Wrong password",
+        "Success",
+    ] {
+        assert!(en.body.contains(name), "{name}: {}", en.body);
+    }
+    assert!(!en.body.contains("login_succeeded"));
+    let de = b.get("/account?lang=de").await;
+    for name in [
+        ">Angemeldet</td>",
+        ">Anmeldung fehlgeschlagen</td>",
+        "Falsches Passwort",
+        "Erfolgreich",
+    ] {
+        assert!(de.body.contains(name), "{name}: {}", de.body);
+    }
+}
+
+/// Links past their lifetime show the same page as spent ones, and offer
+/// a new one.
+async fn expired_links_say_so_and_offer_a_new_one(backend: Backend) {
+    let Some(t) = TestApp::spawn(backend).await else {
+        return;
+    };
+    t.user("ada@example.com").await;
+    let mut b = Browser::new(&t);
+    b.submit(
+        "/forgot-password",
+        "/forgot-password",
+        &[("email", "ada@example.com")],
+    )
+    .await;
+    let mail = t.smtp.wait_for("ada@example.com", 1).await.remove(0);
+    let path = mail.link().strip_prefix(&t.base).unwrap().to_owned();
+    t.advance(t.app.config.email.reset_ttl_secs + 1).await;
+    b.get(&path).await;
+    let expired = b.get("/reset-password").await;
+    assert_eq!(expired.status, StatusCode::GONE, "{}", expired.body);
+    expired.assert_safe_html();
+    assert!(expired.error().contains("has expired"));
+    assert!(
+        expired.body.contains("href=\"&#x2f;forgot-password\""),
+        "{}",
+        expired.body
+    );
+
+    let mut fresh = Browser::new(&t);
+    fresh
+        .submit(
+            "/signup",
+            "/signup",
+            &[("email", "bob@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    let mail = t.smtp.wait_for("bob@example.com", 1).await.remove(0);
+    let path = mail.link().strip_prefix(&t.base).unwrap().to_owned();
+    t.advance(t.app.config.email.verification_ttl_secs + 1)
+        .await;
+    fresh.get(&path).await;
+    let csrf = fresh.get("/verify-email").await.csrf();
+    let expired = fresh.post("/verify-email", &[("csrf", &csrf)]).await;
+    assert_eq!(expired.status, StatusCode::GONE, "{}", expired.body);
+    assert!(expired.error().contains("has expired"));
+    assert!(expired.body.contains("action=\"/verify-email/resend\""));
+}
+
+/// A theme directory replaces templates, the stylesheet and messages by
+/// file name.
+async fn a_theme_directory_overrides_pages_and_stylesheet(backend: Backend) {
+    let theme = tempfile::tempdir().unwrap();
+    std::fs::write(
+        theme.path().join("login.html"),
+        "{% extends \"_layout.html\" %}{% block title %}{{ t.login_title }}{% endblock %}\
+         {% block content %}<h1 class=\"acme\">{{ t.login_title }}</h1>\
+         <form method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"csrf\" value=\"{{ csrf }}\"></form>\
+         {% endblock %}",
+    )
+    .unwrap();
+    std::fs::write(theme.path().join("latchkey.css"), "body { color: #123456 }").unwrap();
+    std::fs::write(
+        theme.path().join("messages.json"),
+        r#"{"en": {"login_title": "Welcome back to Acme"}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        theme.path().join("acme.svg"),
+        "<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
+    )
+    .unwrap();
+    std::fs::write(theme.path().join("notes.txt"), "not served").unwrap();
+    let dir = theme.path().to_owned();
+    let Some(t) = TestApp::spawn_with(backend, |c| {
+        c.ui.theme_dir = Some(dir);
+        c.ui.logo_url = "/assets/theme/acme.svg".into();
+    })
+    .await
+    else {
+        return;
+    };
+    let mut b = Browser::new(&t);
+    let login = b.get("/login").await;
+    login.assert_safe_html();
+    assert!(
+        login
+            .body
+            .contains("<h1 class=\"acme\">Welcome back to Acme</h1>"),
+        "{}",
+        login.body
+    );
+    // The pages the theme leaves alone are the embedded ones.
+    let signup = b.get("/signup").await;
+    assert!(signup.body.contains("Create an account"));
+    assert!(
+        signup
+            .body
+            .contains("Already have an account? <a href=\"/login\">Welcome back to Acme</a>"),
+        "{}",
+        signup.body
+    );
+    let css = b.get("/assets/latchkey.css").await;
+    assert_eq!(css.headers["content-type"], "text/css");
+    assert_eq!(css.body, "body { color: #123456 }");
+    // The theme's images are served beside it, for the logo.
+    assert!(signup.body.contains("acme.svg\" alt=\"\""));
+    let logo = b.get("/assets/theme/acme.svg").await;
+    assert_eq!(logo.status, StatusCode::OK);
+    assert_eq!(logo.headers["content-type"], "image/svg+xml");
+    assert!(logo.body.starts_with("<svg"));
+    for missing in [
+        "notes.txt",
+        "login.html",
+        "latchkey.css",
+        "..%2Fsecret.svg",
+        "nope.png",
+    ] {
+        let r = b.get(&format!("/assets/theme/{missing}")).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{missing}");
+    }
+}
+
+#[test]
+fn a_broken_theme_stops_start_up_naming_the_file() {
+    use latchkey_server::Config;
+    let theme = tempfile::tempdir().unwrap();
+    let check = |expect: &str| {
+        let mut config = Config::default();
+        config.ui.theme_dir = Some(theme.path().to_owned());
+        let e = config.validate().unwrap_err().to_string();
+        assert!(e.contains("ui.theme_dir"), "{e}");
+        assert!(e.contains(expect), "{e}");
+    };
+    std::fs::write(theme.path().join("account.html"), "{% for %}").unwrap();
+    check("account.html");
+    // Parses, but uses what no page has.
+    std::fs::write(theme.path().join("account.html"), "{{ nothing.here }}").unwrap();
+    check("account.html");
+    std::fs::remove_file(theme.path().join("account.html")).unwrap();
+    std::fs::write(theme.path().join("signin.html"), "hello").unwrap();
+    check("signin.html");
+    std::fs::remove_file(theme.path().join("signin.html")).unwrap();
+    std::fs::write(
+        theme.path().join("messages.json"),
+        r#"{"en": {"login_titel": "x"}}"#,
+    )
+    .unwrap();
+    check("login_titel");
+    std::fs::remove_file(theme.path().join("messages.json")).unwrap();
+    let mut config = Config::default();
+    config.ui.theme_dir = Some(theme.path().join("missing"));
+    assert!(
+        config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("ui.theme_dir")
+    );
+    // An empty theme (or one with only images) is fine.
+    std::fs::write(theme.path().join("logo.svg"), "<svg/>").unwrap();
+    let mut config = Config::default();
+    config.ui.theme_dir = Some(theme.path().to_owned());
+    config.validate().unwrap();
+}
+
 #[test]
 fn ui_configuration_errors_name_their_key() {
     use latchkey_server::Config;
@@ -727,4 +1119,10 @@ crate::on_both_backends!(
     the_reset_link_loses_its_token_then_sets_a_new_password,
     the_account_page_changes_the_password_and_shows_errors,
     branding_comes_from_configuration,
+    a_csrf_token_from_another_session_is_refused,
+    a_new_verification_link_can_be_asked_for,
+    an_unconfirmed_account_asks_for_a_link_from_its_page,
+    account_events_are_named_in_the_pages_language,
+    expired_links_say_so_and_offer_a_new_one,
+    a_theme_directory_overrides_pages_and_stylesheet,
 );

@@ -1,49 +1,95 @@
-//! The pages' message catalogue (English and German), and the choice of
-//! language: `?lang=`, then the `latchkey_lang` cookie, then `Accept-Language`.
+//! The pages' message catalogue (English and German, which a theme's
+//! `messages.json` may amend), and the choice of language: `?lang=`, then
+//! the `latchkey_lang` cookie, then `Accept-Language`.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 use axum::http::{HeaderMap, HeaderValue, header};
+use minijinja::Value;
 
 /// Every language the catalogue has, the first being the fallback.
 pub const LANGUAGES: &[&str] = &["en", "de"];
 
 const COOKIE: &str = "latchkey_lang";
 
+/// The catalogue that ships in the binary.
+pub const EMBEDDED: &str = include_str!("../../../../../ui/templates/pages/messages.json");
+
 pub type Messages = BTreeMap<String, String>;
 
-fn catalogue() -> &'static BTreeMap<String, Messages> {
-    static CATALOGUE: OnceLock<BTreeMap<String, Messages>> = OnceLock::new();
-    CATALOGUE.get_or_init(|| {
-        serde_json::from_str(include_str!(
-            "../../../../../ui/templates/pages/messages.json"
-        ))
-        .unwrap_or_else(|e| {
-            tracing::error!(error = %e, "the page message catalogue does not parse");
-            BTreeMap::new()
-        })
-    })
+/// The messages of every language, each missing one filled in from English.
+#[derive(Debug)]
+pub struct Catalogue {
+    by_lang: BTreeMap<&'static str, Messages>,
+    /// The same, ready for templates.
+    values: BTreeMap<&'static str, Value>,
 }
 
-/// The messages of `lang`, each missing one filled in from English.
-pub fn messages(lang: &str) -> Messages {
-    let all = catalogue();
-    let mut out = all.get(LANGUAGES[0]).cloned().unwrap_or_default();
-    if let Some(own) = all.get(lang) {
-        out.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+impl Catalogue {
+    /// The embedded catalogue, with `overrides` (a theme's `messages.json`:
+    /// some keys of some languages) laid over it. An override may only
+    /// change messages that exist, in languages that exist.
+    pub fn load(overrides: Option<&str>) -> Result<Self, String> {
+        let mut all: BTreeMap<String, Messages> = serde_json::from_str(EMBEDDED)
+            .map_err(|e| format!("the embedded messages.json does not parse: {e}"))?;
+        if let Some(json) = overrides {
+            let extra: BTreeMap<String, Messages> =
+                serde_json::from_str(json).map_err(|e| format!("messages.json: {e}"))?;
+            for (lang, messages) in extra {
+                let Some(own) = all.get_mut(&lang) else {
+                    return Err(format!(
+                        "messages.json: unknown language {lang:?}; known: {}",
+                        LANGUAGES.join(", ")
+                    ));
+                };
+                for (key, text) in messages {
+                    if !own.contains_key(&key) {
+                        return Err(format!(
+                            "messages.json: unknown message {key:?} in {lang:?}"
+                        ));
+                    }
+                    own.insert(key, text);
+                }
+            }
+        }
+        let english = all.get(LANGUAGES[0]).cloned().unwrap_or_default();
+        let by_lang: BTreeMap<&'static str, Messages> = LANGUAGES
+            .iter()
+            .map(|lang| {
+                let mut merged = english.clone();
+                if let Some(own) = all.get(*lang) {
+                    merged.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+                (*lang, merged)
+            })
+            .collect();
+        let values = by_lang
+            .iter()
+            .map(|(lang, m)| (*lang, Value::from(minijinja::value::Serde(m))))
+            .collect();
+        Ok(Self { by_lang, values })
     }
-    out
-}
 
-/// One message, with `{n}` replaced.
-pub fn message(lang: &str, key: &str) -> String {
-    let all = catalogue();
-    all.get(lang)
-        .and_then(|m| m.get(key))
-        .or_else(|| all.get(LANGUAGES[0]).and_then(|m| m.get(key)))
-        .cloned()
-        .unwrap_or_else(|| key.to_owned())
+    /// Every message of `lang`, for a template.
+    pub fn messages(&self, lang: &str) -> Value {
+        self.values.get(lang).cloned().unwrap_or_default()
+    }
+
+    /// One message, or its key when the catalogue has none.
+    pub fn message(&self, lang: &str, key: &str) -> String {
+        self.by_lang
+            .get(lang)
+            .and_then(|m| m.get(key))
+            .cloned()
+            .unwrap_or_else(|| key.to_owned())
+    }
+
+    /// Whether the catalogue has a message for `key`.
+    pub fn has(&self, key: &str) -> bool {
+        self.by_lang
+            .get(LANGUAGES[0])
+            .is_some_and(|m| m.contains_key(key))
+    }
 }
 
 fn known(tag: &str) -> Option<&'static str> {
@@ -103,13 +149,26 @@ mod tests {
 
     #[test]
     fn every_language_has_every_message() {
-        let all = catalogue();
+        let all: BTreeMap<String, Messages> = serde_json::from_str(EMBEDDED).unwrap();
         let english = &all["en"];
         assert!(english.len() > 50);
         for lang in LANGUAGES {
             let keys: Vec<_> = all[*lang].keys().collect();
             assert_eq!(keys, english.keys().collect::<Vec<_>>(), "{lang}");
         }
+    }
+
+    #[test]
+    fn a_theme_may_change_known_messages_only() {
+        let c = Catalogue::load(Some(r#"{"de": {"login_title": "Einloggen"}}"#)).unwrap();
+        assert_eq!(c.message("de", "login_title"), "Einloggen");
+        assert_eq!(c.message("en", "login_title"), "Sign in");
+        assert_eq!(c.message("de", "no_such_key"), "no_such_key");
+        let e = Catalogue::load(Some(r#"{"de": {"login_titel": "x"}}"#)).unwrap_err();
+        assert!(e.contains("login_titel"), "{e}");
+        let e = Catalogue::load(Some(r#"{"fr": {"login_title": "x"}}"#)).unwrap_err();
+        assert!(e.contains("fr"), "{e}");
+        assert!(Catalogue::load(Some("{")).is_err());
     }
 
     #[test]

@@ -4,29 +4,51 @@
 //! same services as the JSON API.
 
 mod csrf;
+mod display;
 mod i18n;
 mod pages;
+mod theme;
 
-use std::sync::OnceLock;
+use std::path::Path;
+use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use axum::{Extension, Router};
 use latchkey_core::Error;
 use latchkey_core::password::RuleFailure;
-use minijinja::{Environment, Value, context};
+use minijinja::{Value, context};
 
+use self::csrf::Scope;
+use self::theme::Pages;
 use super::cookie;
 use super::extract::AppState;
+use crate::config::Config;
 use crate::service::{ClientInfo, Principal};
 
-pub fn router() -> Router<AppState> {
+/// Checks a theme directory the way start-up needs: every override loads
+/// and every page renders. The error names the file.
+pub fn check_theme(dir: &Path) -> Result<(), String> {
+    Pages::load(Some(dir)).map(|_| ())
+}
+
+pub fn router(config: &Config) -> Router<AppState> {
+    // The theme was checked with the configuration; should a file have
+    // changed since, the embedded pages serve rather than none.
+    let pages = match &config.ui.theme_dir {
+        Some(dir) => Pages::load(Some(dir)).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "ui.theme_dir: serving the embedded pages instead");
+            Pages::embedded()
+        }),
+        None => Pages::embedded(),
+    };
     Router::new()
         .route("/login", get(pages::login_page).post(pages::login))
+        .route("/login/continue", get(pages::login_continue))
         .route("/signup", get(pages::signup_page).post(pages::signup))
         .route("/verify-email", get(pages::verify_page).post(pages::verify))
         .route(
@@ -35,81 +57,22 @@ pub fn router() -> Router<AppState> {
         )
         .route("/reset-password", get(pages::reset_page).post(pages::reset))
         .route("/account", get(pages::account_page))
-        .route(
-            "/account/password",
-            axum::routing::post(pages::change_password),
-        )
+        .route("/account/password", post(pages::change_password))
         .route(
             "/account/email",
             get(pages::to_account).post(pages::change_email),
         )
-        .route(
-            "/account/sessions/end",
-            axum::routing::post(pages::end_session),
-        )
+        .route("/account/sessions/end", post(pages::end_session))
         .route(
             "/account/sessions/end-others",
             get(pages::to_account).post(pages::end_other_sessions),
         )
+        .route("/verify-email/resend", post(pages::resend))
         .route("/logout", get(pages::logout_page).post(pages::logout))
-        .route("/assets/theme.css", get(theme))
-}
-
-/// The embedded page templates, by file name.
-const TEMPLATES: &[(&str, &str)] = &[
-    (
-        "_layout.html",
-        include_str!("../../../../../ui/templates/pages/_layout.html"),
-    ),
-    (
-        "_rules.html",
-        include_str!("../../../../../ui/templates/pages/_rules.html"),
-    ),
-    (
-        "login.html",
-        include_str!("../../../../../ui/templates/pages/login.html"),
-    ),
-    (
-        "signup.html",
-        include_str!("../../../../../ui/templates/pages/signup.html"),
-    ),
-    (
-        "verify_email.html",
-        include_str!("../../../../../ui/templates/pages/verify_email.html"),
-    ),
-    (
-        "forgot_password.html",
-        include_str!("../../../../../ui/templates/pages/forgot_password.html"),
-    ),
-    (
-        "reset_password.html",
-        include_str!("../../../../../ui/templates/pages/reset_password.html"),
-    ),
-    (
-        "account.html",
-        include_str!("../../../../../ui/templates/pages/account.html"),
-    ),
-    (
-        "logout.html",
-        include_str!("../../../../../ui/templates/pages/logout.html"),
-    ),
-    (
-        "message.html",
-        include_str!("../../../../../ui/templates/pages/message.html"),
-    ),
-];
-
-fn environment() -> &'static Environment<'static> {
-    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let mut env = Environment::new();
-        for (name, source) in TEMPLATES {
-            if let Err(e) = env.add_template(name, source) {
-                tracing::error!(template = name, error = %e, "a page template does not parse");
-            }
-        }
-        env
-    })
+        .route("/assets/latchkey.css", get(stylesheet))
+        .route("/assets/theme.css", get(accent))
+        .route("/assets/theme/{name}", get(theme_asset))
+        .layer(Extension(Arc::new(pages)))
 }
 
 /// The value of one cookie in the request.
@@ -124,9 +87,49 @@ pub(crate) fn read_cookie(headers: &HeaderMap, wanted: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
+/// `/assets/latchkey.css`: the stylesheet, the theme's if it has one (the
+/// API reference at `/docs` uses it too).
+async fn stylesheet(Extension(pages): Extension<Arc<Pages>>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/css")),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
+        ],
+        pages.stylesheet().to_owned(),
+    )
+        .into_response()
+}
+
+/// `/assets/theme/<name>`: an image from the theme directory.
+async fn theme_asset(
+    Extension(pages): Extension<Arc<Pages>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Response {
+    match pages.asset(&name) {
+        Some(asset) => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(asset.content_type),
+                ),
+                (
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("public, max-age=3600"),
+                ),
+            ],
+            asset.bytes.clone(),
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
 /// `/assets/theme.css`: the configured accent colour (a stylesheet, since
 /// the CSP allows no inline style).
-async fn theme(axum::extract::State(app): axum::extract::State<AppState>) -> Response {
+async fn accent(axum::extract::State(app): axum::extract::State<AppState>) -> Response {
     let accent = &app.config.ui.accent_color;
     let css = if accent.is_empty() {
         String::new()
@@ -192,6 +195,7 @@ impl<S: Send + Sync> FromRequest<S> for UiForm {
 /// client's details, and the cookies the answer must set.
 pub struct Ui {
     pub app: AppState,
+    pages: Arc<Pages>,
     pub headers: HeaderMap,
     pub lang: &'static str,
     pub csrf: String,
@@ -202,12 +206,18 @@ pub struct Ui {
 }
 
 impl FromRequestParts<AppState> for Ui {
-    type Rejection = std::convert::Infallible;
+    type Rejection = StatusCode;
 
     async fn from_request_parts(
         parts: &mut Parts,
         app: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        // The router always adds the pages; without them there is no page.
+        let pages = parts
+            .extensions
+            .get::<Arc<Pages>>()
+            .cloned()
+            .ok_or(StatusCode::INTERNAL_SERVER_ERROR)?;
         let query: Vec<(String, String)> =
             serde_urlencoded::from_str(parts.uri.query().unwrap_or_default()).unwrap_or_default();
         let asked = query
@@ -226,6 +236,7 @@ impl FromRequestParts<AppState> for Ui {
             .unwrap_or_default();
         Ok(Self {
             app: app.clone(),
+            pages,
             headers: parts.headers.clone(),
             lang,
             csrf,
@@ -250,7 +261,17 @@ impl Ui {
     }
 
     pub fn t(&self, key: &str) -> String {
-        i18n::message(self.lang, key)
+        self.pages.catalogue.message(self.lang, key)
+    }
+
+    /// A message the catalogue may lack (an audit event added since): the
+    /// catalogue's text, or `fallback`.
+    pub fn t_or(&self, key: &str, fallback: impl FnOnce() -> String) -> String {
+        if self.pages.catalogue.has(key) {
+            self.t(key)
+        } else {
+            fallback()
+        }
     }
 
     /// Adds a cookie to the answer.
@@ -267,19 +288,46 @@ impl Ui {
         Some(principal)
     }
 
-    /// Whether the form's CSRF field matches the cookie.
+    /// Whether the form carries a CSRF token for a form that comes before
+    /// signing in (the double-submit cookie's, or the session's).
     pub fn csrf_ok(&self, form: &UiForm) -> bool {
-        csrf::verify(&self.headers, self.https(), form.get(csrf::FIELD))
+        csrf::verify(
+            &self.headers,
+            self.https(),
+            Scope::PreLogin,
+            form.get(csrf::FIELD),
+        )
+    }
+
+    /// Whether the form carries the CSRF token bound to this browser's
+    /// session (for every form that acts on the session).
+    pub fn session_csrf_ok(&self, form: &UiForm) -> bool {
+        csrf::verify(
+            &self.headers,
+            self.https(),
+            Scope::Session,
+            form.get(csrf::FIELD),
+        )
+    }
+
+    /// Whether the browser holds a session cookie (valid or not).
+    pub fn has_session_cookie(&self) -> bool {
+        cookie::read(&self.headers, self.https()).is_some_and(|c| !c.is_empty())
     }
 
     /// The 403 page for a form without a valid CSRF token.
     pub fn csrf_refused(self) -> Response {
         let title = self.t("error_csrf_title");
         let text = self.t("error_csrf");
+        let link = if self.has_session_cookie() {
+            context! { href => "/account", text => self.t("logout_cancel") }
+        } else {
+            context! { href => "/login", text => self.t("back_to_login") }
+        };
         self.page(
             StatusCode::FORBIDDEN,
             "message.html",
-            context! { title, error => text },
+            context! { title, error => text, link },
         )
     }
 
@@ -377,14 +425,14 @@ impl Ui {
             .map(|l| {
                 context! {
                     code => *l,
-                    name => i18n::message(l, "lang_name"),
+                    name => self.pages.catalogue.message(l, "lang_name"),
                     current => *l == self.lang,
                     href => self.switch_href(l),
                 }
             })
             .collect();
         let ctx = context! {
-            t => i18n::messages(self.lang),
+            t => self.pages.catalogue.messages(self.lang),
             lang => self.lang,
             languages,
             csrf => self.csrf.clone(),
@@ -393,9 +441,7 @@ impl Ui {
             themed => !ui.accent_color.is_empty(),
             ..extra
         };
-        let rendered = environment()
-            .get_template(template)
-            .and_then(|t| t.render(ctx));
+        let rendered = self.pages.render(template, ctx);
         let (status, body) = match rendered {
             Ok(html) => (status, html),
             Err(e) => {
@@ -484,7 +530,87 @@ pub fn safe_return_to(raw: &str, public_url: &str, allowed: &[String]) -> Option
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use super::i18n::Catalogue;
     use super::safe_return_to;
+    use latchkey_core::audit::AuditKind as K;
+
+    /// Every kind, listed by a match with no catch-all: a new kind does not
+    /// compile until it is named here, and then needs its messages.
+    fn every_audit_kind() -> Vec<K> {
+        let all = vec![
+            K::Registration,
+            K::EmailVerification,
+            K::LoginSucceeded,
+            K::LoginFailed,
+            K::Logout,
+            K::SessionCreated,
+            K::SessionEnded,
+            K::SessionExpired,
+            K::RefreshTokenReuse,
+            K::PasswordChanged,
+            K::PasswordResetRequested,
+            K::PasswordResetCompleted,
+            K::EmailChangeRequested,
+            K::EmailChanged,
+            K::Lockout,
+            K::Unlock,
+            K::AccountDisabled,
+            K::AccountEnabled,
+            K::KeysRotated,
+        ];
+        for k in &all {
+            match k {
+                K::Registration
+                | K::EmailVerification
+                | K::LoginSucceeded
+                | K::LoginFailed
+                | K::Logout
+                | K::SessionCreated
+                | K::SessionEnded
+                | K::SessionExpired
+                | K::RefreshTokenReuse
+                | K::PasswordChanged
+                | K::PasswordResetRequested
+                | K::PasswordResetCompleted
+                | K::EmailChangeRequested
+                | K::EmailChanged
+                | K::Lockout
+                | K::Unlock
+                | K::AccountDisabled
+                | K::AccountEnabled
+                | K::KeysRotated => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_audit_event_and_result_has_a_name() {
+        let c = Catalogue::load(None).unwrap();
+        for k in every_audit_kind() {
+            let key = format!("event_{}", k.as_str());
+            assert!(c.has(&key), "{key}");
+            assert_ne!(c.message("de", &key), c.message("en", &key), "{key}");
+        }
+        // The results the services write (the login failure reasons and
+        // the rest).
+        for result in [
+            "success",
+            "wrong_password",
+            "unknown_account",
+            "password_too_long",
+            "disabled",
+            "email_not_verified",
+            "locked",
+            "rate_limited",
+            "overloaded",
+            "error",
+            "email_taken",
+            "session_ended",
+        ] {
+            assert!(c.has(&format!("result_{result}")), "{result}");
+        }
+    }
 
     #[test]
     fn return_to_is_a_local_path_or_a_configured_origin() {

@@ -7,6 +7,7 @@ use latchkey_core::Error;
 use latchkey_core::clock::rfc3339;
 use minijinja::{Value, context};
 
+use super::display::{device, when};
 use super::{Ui, UiForm, read_cookie, safe_return_to};
 use crate::http::cookie;
 use crate::service::{App, LoginId, Principal};
@@ -21,6 +22,7 @@ const NOTICES: &[&str] = &[
     "session_ended",
     "others_ended",
     "signed_out",
+    "verification_sent",
 ];
 
 fn notice(ui: &Ui) -> Option<String> {
@@ -160,18 +162,56 @@ pub async fn login(mut ui: Ui, form: UiForm) -> Response {
             }) {
                 ui.set_cookie(value);
             }
-            let to = return_to.unwrap_or_else(|| HOME.to_owned());
-            ui.redirect(&to)
+            match return_to {
+                // Another origin: by a page of ours, not a redirect, since
+                // browsers hold a form's redirects to the CSP's
+                // `form-action 'self'` and would block it.
+                Some(to) if !to.starts_with('/') => {
+                    let query = serde_urlencoded::to_string([("return_to", to.as_str())])
+                        .unwrap_or_default();
+                    ui.redirect(&format!("/login/continue?{query}"))
+                }
+                Some(to) => ui.redirect(&to),
+                None => ui.redirect(HOME),
+            }
         }
         Err(e) => {
+            // Not yet confirmed (said only after the right password): offer
+            // a new link.
+            let resend = matches!(e, Error::EmailNotVerified);
             let (status, error, errors) = ui.describe(&e);
             ui.page(
                 status,
                 "login.html",
-                context! { email, return_to, error, errors },
+                context! { email, return_to, error, errors, resend },
             )
         }
     }
+}
+
+/// After signing in, the way back to an application on another origin: a
+/// page that moves on at once (a `refresh`, which needs no script) and
+/// has a link for anyone whose browser does not.
+pub async fn login_continue(ui: Ui) -> Response {
+    let c = &ui.app.config;
+    let Some(to) = ui
+        .query("return_to")
+        .and_then(|r| safe_return_to(r, &c.public_url, &c.ui.return_to_origins))
+    else {
+        return ui.redirect(HOME);
+    };
+    if ui.principal().await.is_none() {
+        let query = serde_urlencoded::to_string([("return_to", to.as_str())]).unwrap_or_default();
+        return ui.redirect(&format!("/login?{query}"));
+    }
+    let title = ui.t("continue_title");
+    let text = ui.t("continue_text");
+    let link = context! { href => to.clone(), text => ui.t("continue_link") };
+    ui.page(
+        StatusCode::OK,
+        "message.html",
+        context! { title, text, link, refresh => to },
+    )
 }
 
 // ---- sign-up ----
@@ -224,10 +264,13 @@ pub async fn verify_page(mut ui: Ui) -> Response {
     if take_token_from_url(&mut ui, Flow::Verify) {
         return ui.redirect(Flow::Verify.path());
     }
-    if flow_token(&ui, Flow::Verify).is_none() {
-        return message(ui, StatusCode::OK, "verify_title", "verify_no_token", None);
-    }
-    ui.page(StatusCode::OK, "verify_email.html", context! {})
+    let has_token = flow_token(&ui, Flow::Verify).is_some();
+    let notice = notice(&ui);
+    ui.page(
+        StatusCode::OK,
+        "verify_email.html",
+        context! { has_token, notice, email => "" },
+    )
 }
 
 pub async fn verify(mut ui: Ui, form: UiForm) -> Response {
@@ -235,12 +278,10 @@ pub async fn verify(mut ui: Ui, form: UiForm) -> Response {
         return ui.csrf_refused();
     }
     let Some(token) = flow_token(&ui, Flow::Verify) else {
-        return message(
-            ui,
+        return ui.page(
             StatusCode::BAD_REQUEST,
-            "verify_title",
-            "verify_no_token",
-            None,
+            "verify_email.html",
+            context! { has_token => false, email => "" },
         );
     };
     match ui.app.verify_email(&token, &ui.client).await {
@@ -254,11 +295,52 @@ pub async fn verify(mut ui: Ui, form: UiForm) -> Response {
                 Some(("/login", "back_to_login")),
             )
         }
+        Err(e) if matches!(e, Error::TokenInvalid | Error::TokenExpired) => {
+            // A spent or broken link: say so, and offer a new one.
+            forget_token(&mut ui, Flow::Verify);
+            let (status, error, errors) = ui.describe(&e);
+            ui.page(
+                status,
+                "verify_email.html",
+                context! { has_token => false, error, errors, email => "" },
+            )
+        }
+        Err(e) => ui.error_page(&e),
+    }
+}
+
+/// Sends a new verification link: to the address in the form, or to the
+/// signed-in user's own. The answer is the same whether or not the address
+/// belongs to an account that still needs one.
+pub async fn resend(ui: Ui, form: UiForm) -> Response {
+    if !ui.csrf_ok(&form) {
+        return ui.csrf_refused();
+    }
+    let mut email = form.get("email").trim().to_owned();
+    if email.is_empty()
+        && let Some(principal) = ui.principal().await
+    {
+        email = principal
+            .user
+            .email
+            .as_ref()
+            .map(|e| e.as_str().to_owned())
+            .unwrap_or_default();
+    }
+    let result = match App::parse_email(&email) {
+        Ok(parsed) => ui.app.resend_verification(parsed, &ui.client).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) if form.get("from") == "account" => ui.redirect("/account?notice=verification_sent"),
+        Ok(()) => ui.redirect("/verify-email?notice=verification_sent"),
         Err(e) => {
-            if matches!(e, Error::TokenInvalid | Error::TokenExpired) {
-                forget_token(&mut ui, Flow::Verify);
-            }
-            ui.error_page(&e)
+            let (status, error, errors) = ui.describe(&e);
+            ui.page(
+                status,
+                "verify_email.html",
+                context! { has_token => false, error, errors, email },
+            )
         }
     }
 }
@@ -322,7 +404,7 @@ async fn reset_form(mut ui: Ui, status: StatusCode, extra: Value) -> Response {
             forget_token(&mut ui, Flow::Reset);
             let (status, error, _) = ui.describe(&e);
             let title = ui.t("reset_title");
-            let link = context! { href => "/forgot-password", text => ui.t("forgot_title") };
+            let link = context! { href => "/forgot-password", text => ui.t("reset_new_link") };
             ui.page(status, "message.html", context! { title, error, link })
         }
     }
@@ -382,6 +464,8 @@ async fn account_view(ui: Ui, principal: &Principal, status: StatusCode, extra: 
         Err(e) => return ui.error_page(&e),
     };
     let unknown = ui.t("unknown");
+    let on = ui.t("device_on");
+    let lang = ui.lang;
     let sessions: Vec<Value> = sessions
         .iter()
         .map(|s| {
@@ -389,8 +473,11 @@ async fn account_view(ui: Ui, principal: &Principal, status: StatusCode, extra: 
                 id => s.id.to_string(),
                 current => s.id == principal.session.id,
                 created => rfc3339(s.created_at),
+                created_text => when(s.created_at, lang),
                 last_seen => rfc3339(s.last_seen_at),
+                last_seen_text => when(s.last_seen_at, lang),
                 ip => s.ip.clone().unwrap_or_else(|| unknown.clone()),
+                device => s.user_agent.as_deref().map_or_else(|| unknown.clone(), |ua| device(ua, &on)),
                 user_agent => s.user_agent.clone().unwrap_or_else(|| unknown.clone()),
             }
         })
@@ -398,11 +485,14 @@ async fn account_view(ui: Ui, principal: &Principal, status: StatusCode, extra: 
     let events: Vec<Value> = events
         .iter()
         .map(|r| {
+            let e = &r.event;
             context! {
-                at => rfc3339(r.event.at),
-                kind => r.event.kind.replace('_', " "),
-                result => r.event.result.replace('_', " "),
-                ip => r.event.ip.clone().unwrap_or_default(),
+                at => rfc3339(e.at),
+                at_text => when(e.at, lang),
+                kind => ui.t_or(&format!("event_{}", e.kind), || e.kind.replace('_', " ")),
+                result => ui.t_or(&format!("result_{}", e.result), || e.result.replace('_', " ")),
+                ok => e.result == "success",
+                ip => e.ip.clone().unwrap_or_default(),
             }
         })
         .collect();
@@ -412,6 +502,7 @@ async fn account_view(ui: Ui, principal: &Principal, status: StatusCode, extra: 
         username => user.username.as_ref().map(|u| u.to_string()),
         verified => user.email_verified,
         created => rfc3339(user.created_at),
+        created_text => when(user.created_at, lang),
     };
     let notice = notice(&ui);
     let rules = ui.password_rules();
@@ -434,9 +525,10 @@ pub async fn account_page(ui: Ui) -> Response {
     account_view(ui, &principal, StatusCode::OK, context! {}).await
 }
 
-/// The CSRF check, then the signed-in user, for every account form.
+/// The CSRF check (the token bound to this session), then the signed-in
+/// user, for every account form.
 async fn account_form(ui: Ui, form: &UiForm) -> Result<(Ui, Principal), Response> {
-    if !ui.csrf_ok(form) {
+    if !ui.session_csrf_ok(form) {
         return Err(ui.csrf_refused());
     }
     match ui.principal().await {
@@ -524,7 +616,11 @@ pub async fn logout_page(ui: Ui) -> Response {
 }
 
 pub async fn logout(mut ui: Ui, form: UiForm) -> Response {
-    if !ui.csrf_ok(&form) {
+    // Without a session cookie there is nothing to sign out of.
+    if !ui.has_session_cookie() {
+        return ui.redirect("/login");
+    }
+    if !ui.session_csrf_ok(&form) {
         return ui.csrf_refused();
     }
     if let Some(principal) = ui.principal().await
