@@ -256,6 +256,55 @@ async fn concurrent_refreshes_have_exactly_one_winner(store: Arc<dyn Store>) {
     assert_eq!(winners, 1, "{outcomes:?}");
 }
 
+/// Many rotations at once (on SQLite they share transactions): one that
+/// fails must not take the others down with it, and must change nothing.
+async fn concurrent_rotations_of_many_sessions_stand_alone(store: Arc<dyn Store>) {
+    let policy = SessionPolicy::default();
+    let u = user(&*store, "many@example.com").await;
+    let mut chains = Vec::new();
+    for _ in 0..24 {
+        let (session, _, refresh) = login(&*store, &u, NOW).await;
+        chains.push((session.id, refresh));
+    }
+    // One rotation asks for a replacement that already exists (a unique
+    // violation): it fails, alone.
+    let taken = chains[1].1.hash();
+    let attempts = chains.iter().enumerate().map(|(i, (_, refresh))| {
+        let store = store.clone();
+        let presented = refresh.hash();
+        let replacement = if i == 0 {
+            taken.clone()
+        } else {
+            SecretToken::generate().hash()
+        };
+        tokio::spawn(async move {
+            store
+                .rotate_refresh_token(&presented, &replacement, NOW + 5, &policy)
+                .await
+        })
+    });
+    let outcomes = futures::future::join_all(attempts).await;
+    let outcomes: Vec<_> = outcomes.into_iter().map(Result::unwrap).collect();
+    assert!(outcomes[0].is_err(), "{:?}", outcomes[0]);
+    for (i, outcome) in outcomes.iter().enumerate().skip(1) {
+        match outcome {
+            Ok(RefreshOutcome::Rotated(s, _)) => assert_eq!(s.id, chains[i].0),
+            other => panic!("rotation {i}: {other:?}"),
+        }
+    }
+    // The failed rotation left its token unused: it still rotates.
+    let out = store
+        .rotate_refresh_token(
+            &chains[0].1.hash(),
+            &SecretToken::generate().hash(),
+            NOW + 6,
+            &policy,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(out, RefreshOutcome::Rotated(..)), "{out:?}");
+}
+
 async fn an_expired_session_cannot_be_refreshed(store: Arc<dyn Store>) {
     let policy = SessionPolicy::default();
     let u = user(&*store, "idle@example.com").await;
@@ -846,6 +895,7 @@ conformance!(
     sessions_are_found_by_cookie_and_id,
     refresh_tokens_rotate_and_reuse_ends_the_session,
     concurrent_refreshes_have_exactly_one_winner,
+    concurrent_rotations_of_many_sessions_stand_alone,
     an_expired_session_cannot_be_refreshed,
     sessions_end_only_for_their_owner,
     password_change_ends_every_other_session,

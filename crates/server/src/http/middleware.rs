@@ -49,9 +49,39 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
     response
 }
 
+/// The Content-Security-Policy of the hosted pages: nothing but our own
+/// stylesheet and images, plus a configured https logo's origin; forms post
+/// to us, and (for the redirect after sign-in) to the `return_to` origins.
+pub fn page_csp(ui: &crate::config::UiConfig) -> HeaderValue {
+    let logo = url::Url::parse(&ui.logo_url)
+        .ok()
+        .filter(|u| u.scheme() == "https")
+        .map(|u| format!(" {}", u.origin().ascii_serialization()))
+        .unwrap_or_default();
+    let forms: String = ui
+        .return_to_origins
+        .iter()
+        .map(|o| format!(" {}", o.trim_end_matches('/')))
+        .collect();
+    let csp = format!(
+        "default-src 'none'; style-src 'self'; img-src 'self'{logo}; form-action 'self'{forms}; \
+         base-uri 'none'; frame-ancestors 'none'"
+    );
+    // Config validation admits only URLs and origins, which are header-safe.
+    HeaderValue::from_str(&csp).unwrap_or_else(|_| {
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        )
+    })
+}
+
 /// Headers for every response: no sniffing, no referrer, no framing, and
 /// no caching of anything that did not opt in.
-pub async fn security_headers(req: Request, next: Next) -> Response {
+pub async fn security_headers(
+    axum::extract::State(page_csp): axum::extract::State<HeaderValue>,
+    req: Request,
+    next: Next,
+) -> Response {
     let mut response = next.run(req).await;
     let is_html = response
         .headers()
@@ -69,14 +99,11 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     let csp = if is_html {
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+        page_csp
     } else {
-        "default-src 'none'; frame-ancestors 'none'"
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'")
     };
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(csp),
-    );
+    h.insert(header::CONTENT_SECURITY_POLICY, csp);
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

@@ -98,7 +98,10 @@ pub fn router(app: Arc<App>) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(cors(&app.config.cors_origins))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn(middleware::security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            middleware::page_csp(&app.config.ui),
+            middleware::security_headers,
+        ))
         .layer(axum::middleware::from_fn(middleware::observe))
         .with_state(app)
 }

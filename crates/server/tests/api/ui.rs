@@ -699,6 +699,32 @@ async fn the_account_page_changes_the_password_and_shows_errors(backend: Backend
     assert!(missing.error().contains("Not found."));
 }
 
+/// A logo on another https origin, and the `return_to` origins, are the
+/// only additions to the pages' Content-Security-Policy.
+async fn the_page_policy_admits_only_the_configured_origins(backend: Backend) {
+    let Some(t) = TestApp::spawn_with(backend, |c| {
+        c.ui.logo_url = "https://cdn.example.com/acme.svg".into();
+        c.ui.return_to_origins = vec!["https://app.example.com".into()];
+    })
+    .await
+    else {
+        return;
+    };
+    let mut b = Browser::new(&t);
+    let page = b.get("/login").await;
+    page.assert_safe_html();
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("img-src 'self' https://cdn.example.com;"),
+        "{csp}"
+    );
+    assert!(
+        csp.contains("form-action 'self' https://app.example.com;"),
+        "{csp}"
+    );
+    assert!(!csp.contains("script-src"), "{csp}");
+}
+
 async fn branding_comes_from_configuration(backend: Backend) {
     let Some(t) = TestApp::spawn_with(backend, |c| {
         c.ui.product_name = "Acme ID".into();
@@ -1119,6 +1145,7 @@ crate::on_both_backends!(
     the_reset_link_loses_its_token_then_sets_a_new_password,
     the_account_page_changes_the_password_and_shows_errors,
     branding_comes_from_configuration,
+    the_page_policy_admits_only_the_configured_origins,
     a_csrf_token_from_another_session_is_refused,
     a_new_verification_link_can_be_asked_for,
     an_unconfirmed_account_asks_for_a_link_from_its_page,
