@@ -10,7 +10,7 @@
 
 mod legacy;
 
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, Version};
+use argon2::{Algorithm, Argon2, Params, PasswordHash, Version};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -116,16 +116,7 @@ impl Hasher {
         // salt and output under our parameters cost a verification exactly
         // what a real hash costs. (Hashing one here would leave a 19 MiB
         // work area behind in an idle server.)
-        let salt: [u8; 16] = rand::random();
-        let output: [u8; 32] = rand::random();
-        let phc = format!(
-            "$argon2id$v=19$m={},t={},p={}${}${}",
-            params.m_cost(),
-            params.t_cost(),
-            params.p_cost(),
-            STANDARD_NO_PAD.encode(salt),
-            STANDARD_NO_PAD.encode(output),
-        );
+        let phc = argon2id_phc(&params, &rand::random(), &rand::random());
         let dummy = PasswordHash::new(&phc).map_err(|e| InvalidParams(e.to_string()))?;
         Ok(Self { params, dummy })
     }
@@ -134,12 +125,21 @@ impl Hasher {
         Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
     }
 
-    /// A PHC string for a new password.
+    /// A PHC string for a new password (argon2id, a random 16-byte salt, a
+    /// 32-byte output), computed in this thread's work area.
     pub fn hash(&self, password: &Password) -> Result<String, HashError> {
-        self.argon()
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
-            .map_err(|e| HashError(e.to_string()))
+        let salt: [u8; SALT_LEN] = rand::random();
+        let mut output = [0u8; OUTPUT_LEN];
+        with_work_area(self.params.block_count(), |area| {
+            self.argon().hash_password_into_with_memory(
+                password.as_bytes(),
+                &salt,
+                &mut output,
+                area,
+            )
+        })
+        .map_err(|e| HashError(e.to_string()))?;
+        Ok(argon2id_phc(&self.params, &salt, &output))
     }
 
     /// Checks a password against a stored hash; `None` runs the dummy hash
@@ -183,6 +183,21 @@ impl Hasher {
     }
 }
 
+const SALT_LEN: usize = 16;
+const OUTPUT_LEN: usize = 32;
+
+/// The PHC string of an argon2id (v1.3) hash.
+fn argon2id_phc(params: &Params, salt: &[u8; SALT_LEN], output: &[u8; OUTPUT_LEN]) -> String {
+    format!(
+        "$argon2id$v=19$m={},t={},p={}${}${}",
+        params.m_cost(),
+        params.t_cost(),
+        params.p_cost(),
+        STANDARD_NO_PAD.encode(salt),
+        STANDARD_NO_PAD.encode(output),
+    )
+}
+
 thread_local! {
     /// Each hashing thread keeps one argon2 work area and reuses it: a
     /// verification neither allocates (and faults in) 19 MiB afresh nor
@@ -190,6 +205,17 @@ thread_local! {
     /// process's memory stay flat.
     static WORK_AREA: std::cell::RefCell<Vec<argon2::Block>> =
         const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on this thread's work area, grown to `blocks` if needed.
+fn with_work_area<T>(blocks: usize, f: impl FnOnce(&mut [argon2::Block]) -> T) -> T {
+    WORK_AREA.with(|area| {
+        let mut area = area.borrow_mut();
+        if area.len() < blocks {
+            area.resize(blocks, argon2::Block::default());
+        }
+        f(&mut area[..blocks])
+    })
 }
 
 /// Verification takes its algorithm, version and parameters from the hash,
@@ -207,20 +233,10 @@ fn argon2_matches(password: &Password, hash: &PasswordHash) -> bool {
         let mut out = vec![0u8; expected.len()];
         let blocks = params.block_count();
         let argon = Argon2::new(algorithm, version, params);
-        WORK_AREA
-            .with(|area| {
-                let mut area = area.borrow_mut();
-                if area.len() < blocks {
-                    area.resize(blocks, argon2::Block::default());
-                }
-                argon.hash_password_into_with_memory(
-                    password.as_bytes(),
-                    salt,
-                    &mut out,
-                    &mut area[..blocks],
-                )
-            })
-            .ok()?;
+        with_work_area(blocks, |area| {
+            argon.hash_password_into_with_memory(password.as_bytes(), salt, &mut out, area)
+        })
+        .ok()?;
         Some(subtle::ConstantTimeEq::ct_eq(out.as_slice(), expected).into())
     };
     check().unwrap_or(false)
@@ -259,6 +275,12 @@ mod tests {
         let h = cheap();
         let stored = h.hash(&pw("correct horse")).unwrap();
         assert!(stored.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
+        // The argon2 crate's own verifier agrees with our PHC string.
+        use argon2::PasswordVerifier as _;
+        let parsed = PasswordHash::new(&stored).unwrap();
+        Argon2::default()
+            .verify_password(b"correct horse", &parsed)
+            .unwrap();
         assert_eq!(
             h.verify(&pw("correct horse"), Some(&stored)),
             Verdict::Match {

@@ -690,7 +690,7 @@ impl Config {
 
     pub fn hash_queue(&self) -> usize {
         match self.hash_pool.queue {
-            0 => self.hash_threads() * 8,
+            0 => self.hash_threads() * 2,
             n => n,
         }
     }

@@ -1,9 +1,14 @@
 //! A bounded pool of threads for password hashing, off the async runtime.
-//! When every thread is busy and the queue is full, a job is refused at once
-//! (the request gets 503 with Retry-After) instead of waiting without bound.
+//! At most `threads + queue` jobs are running or waiting; past that a job is
+//! refused at once (the request gets 503 with Retry-After) instead of
+//! waiting without bound.
+//!
+//! A place can be reserved before a request does anything else
+//! ([`HashPool::reserve`]), so a login that would be refused stops before
+//! its lookups and before it counts as an attempt on the account.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use latchkey_core::Error;
@@ -13,67 +18,112 @@ type Job = Box<dyn FnOnce() + Send>;
 #[derive(Debug, Clone)]
 pub struct HashPool {
     jobs: SyncSender<Job>,
-    waiting: Arc<AtomicUsize>,
+    /// Jobs reserved, waiting or running.
+    taken: Arc<AtomicUsize>,
+    places: usize,
 }
 
 pub const QUEUE_DEPTH_METRIC: &str = "latchkey_hash_pool_queue_depth";
 
-impl HashPool {
-    pub fn new(threads: usize, queue: usize) -> std::io::Result<Self> {
-        let (jobs, rx) = sync_channel::<Job>(queue);
-        let rx = Arc::new(Mutex::new(rx));
-        let waiting = Arc::new(AtomicUsize::new(0));
-        for i in 0..threads.max(1) {
-            let rx = rx.clone();
-            let waiting = waiting.clone();
-            std::thread::Builder::new()
-                .name(format!("latchkey-hash-{i}"))
-                .spawn(move || work(&rx, &waiting))?;
-        }
-        Ok(Self { jobs, waiting })
-    }
+/// A place in the pool, held from [`HashPool::reserve`] until its job is
+/// done (or the reservation is dropped unused).
+#[derive(Debug)]
+pub struct Reservation {
+    pool: HashPool,
+}
 
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let left = self.pool.taken.fetch_sub(1, Ordering::SeqCst) - 1;
+        metrics::gauge!(QUEUE_DEPTH_METRIC).set(left as f64);
+    }
+}
+
+impl Reservation {
     /// Runs `f` on a pool thread and waits for its answer.
-    pub async fn run<T, F>(&self, f: F) -> Result<T, Error>
+    pub async fn run<T, F>(self, f: F) -> Result<T, Error>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let jobs = self.pool.jobs.clone();
+        // The reservation travels with the job and frees its place as soon
+        // as the job has run, before the caller hears back (so a caller's
+        // next request never finds its own place still taken).
         let job: Job = Box::new(move || {
-            let _ = tx.send(f());
+            let output = f();
+            drop(self);
+            let _ = tx.send(output);
         });
-        // Counted before sending: a worker may take the job at once.
-        let depth = self.waiting.fetch_add(1, Ordering::SeqCst) + 1;
-        if let Err(refused) = self.jobs.try_send(job) {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
-            return Err(match refused {
-                TrySendError::Full(_) => {
-                    metrics::counter!("latchkey_hash_pool_rejected_total").increment(1);
-                    Error::Overloaded {
-                        retry_after_secs: 1,
-                    }
-                }
-                TrySendError::Disconnected(_) => {
-                    Error::Internal("the hash pool has stopped".into())
-                }
-            });
-        }
-        metrics::gauge!(QUEUE_DEPTH_METRIC).set(depth as f64);
+        // Never full: the channel has room for every place.
+        jobs.try_send(job)
+            .map_err(|_| Error::Internal("the hash pool has stopped".into()))?;
         rx.await
             .map_err(|_| Error::Internal("a hash job was dropped".into()))
     }
 }
 
-fn work(rx: &Mutex<Receiver<Job>>, waiting: &AtomicUsize) {
+impl HashPool {
+    pub fn new(threads: usize, queue: usize) -> std::io::Result<Self> {
+        let threads = threads.max(1);
+        let places = threads + queue;
+        let (jobs, rx) = sync_channel::<Job>(places);
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("latchkey-hash-{i}"))
+                .spawn(move || work(&rx))?;
+        }
+        Ok(Self {
+            jobs,
+            taken: Arc::new(AtomicUsize::new(0)),
+            places,
+        })
+    }
+
+    /// A place for one job, or 503 when every place is taken.
+    pub fn reserve(&self) -> Result<Reservation, Error> {
+        let mut taken = self.taken.load(Ordering::SeqCst);
+        loop {
+            if taken >= self.places {
+                metrics::counter!("latchkey_hash_pool_rejected_total").increment(1);
+                return Err(Error::Overloaded {
+                    retry_after_secs: 1,
+                });
+            }
+            match self.taken.compare_exchange_weak(
+                taken,
+                taken + 1,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => break,
+                Err(now) => taken = now,
+            }
+        }
+        metrics::gauge!(QUEUE_DEPTH_METRIC).set((taken + 1) as f64);
+        Ok(Reservation { pool: self.clone() })
+    }
+
+    /// Reserves a place and runs `f` there.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        self.reserve()?.run(f).await
+    }
+}
+
+fn work(rx: &Mutex<Receiver<Job>>) {
     loop {
         let job = match rx.lock() {
             Ok(guard) => guard.recv(),
             Err(_) => return,
         };
         let Ok(job) = job else { return };
-        let depth = waiting.fetch_sub(1, Ordering::SeqCst).saturating_sub(1);
-        metrics::gauge!(QUEUE_DEPTH_METRIC).set(depth as f64);
         job();
     }
 }
@@ -101,5 +151,17 @@ mod tests {
         release.send(()).unwrap();
         assert!(first.await.unwrap().is_ok());
         assert_eq!(second.await.unwrap().unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_reservation_holds_its_place_until_dropped() {
+        let pool = HashPool::new(1, 0).unwrap();
+        let held = pool.reserve().unwrap();
+        assert!(matches!(pool.reserve(), Err(Error::Overloaded { .. })));
+        drop(held);
+        let again = pool.reserve().unwrap();
+        assert_eq!(again.run(|| 7).await.unwrap(), 7);
+        // Its job done, the place is free again.
+        assert_eq!(pool.run(|| 8).await.unwrap(), 8);
     }
 }

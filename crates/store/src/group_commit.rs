@@ -1,11 +1,12 @@
-//! Group commit for the embedded backend.
+//! Group commit.
 //!
-//! SQLite has one writer and syncs its log to disk on every commit, so
-//! writes that each commit alone run one after another, each paying a sync.
-//! Units of work sent here instead are run back to back by one task in one
+//! Every commit syncs the database's log to disk, and a write that commits
+//! alone also pays its own `BEGIN` and `COMMIT` round trips. Units of work
+//! sent here are instead run back to back by a committer task in one
 //! transaction, which then commits (and syncs) once for all of them. Nobody
 //! is answered before that commit: an acknowledged write is as durable as
-//! before, only cheaper.
+//! before, only cheaper. SQLite (one writer) has one committer; Postgres a
+//! few, each on its own connection.
 //!
 //! A unit that fails spoils its batch's transaction, so the batch is rolled
 //! back and every unit in it runs again alone, each getting its own answer.
@@ -15,8 +16,10 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use sqlx::{Acquire, SqliteConnection, SqlitePool};
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use sqlx::{Database, Pool};
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::{Result, StoreError};
 
@@ -29,9 +32,9 @@ pub type Unit<'c, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'c>>;
 
 /// One caller's unit, type-erased so that units of any output can queue
 /// together.
-trait Job: Send {
+trait Job<C>: Send {
     /// Runs the unit inside the current transaction, keeping its output.
-    fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> Unit<'c, ()>;
+    fn run<'c>(&'c mut self, conn: &'c mut C) -> Unit<'c, ()>;
     /// Answers the caller: the kept output if `committed` is `Ok`.
     fn answer(self: Box<Self>, committed: Result<()>);
 }
@@ -42,12 +45,13 @@ struct Typed<T, F> {
     reply: oneshot::Sender<Result<T>>,
 }
 
-impl<T, F> Job for Typed<T, F>
+impl<C, T, F> Job<C> for Typed<T, F>
 where
+    C: Send,
     T: Send,
-    F: for<'c> FnMut(&'c mut SqliteConnection) -> Unit<'c, T> + Send,
+    F: for<'c> FnMut(&'c mut C) -> Unit<'c, T> + Send,
 {
-    fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> Unit<'c, ()> {
+    fn run<'c>(&'c mut self, conn: &'c mut C) -> Unit<'c, ()> {
         Box::pin(async move {
             self.output = Some((self.work)(conn).await?);
             Ok(())
@@ -64,24 +68,36 @@ where
     }
 }
 
+type Queued<DB> = Box<dyn Job<<DB as Database>::Connection>>;
+
 /// The handle units are sent through; cheap to clone.
-#[derive(Debug, Clone)]
-pub struct GroupCommit {
-    queue: mpsc::Sender<Box<dyn Job>>,
+pub struct GroupCommit<DB: Database> {
+    queue: mpsc::Sender<Queued<DB>>,
 }
 
-impl std::fmt::Debug for dyn Job {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Job")
+impl<DB: Database> Clone for GroupCommit<DB> {
+    fn clone(&self) -> Self {
+        Self {
+            queue: self.queue.clone(),
+        }
     }
 }
 
-impl GroupCommit {
-    /// Starts the task that runs units on `writer`'s connection. It stops
-    /// when every handle is gone.
-    pub fn start(writer: SqlitePool) -> Self {
+impl<DB: Database> std::fmt::Debug for GroupCommit<DB> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupCommit").finish_non_exhaustive()
+    }
+}
+
+impl<DB: Database> GroupCommit<DB> {
+    /// Starts `committers` tasks that run units on connections of `pool`.
+    /// They stop when every handle is gone.
+    pub fn start(pool: Pool<DB>, committers: usize) -> Self {
         let (queue, units) = mpsc::channel(QUEUE);
-        tokio::spawn(run(writer, units));
+        let units = Arc::new(Mutex::new(units));
+        for _ in 0..committers.max(1) {
+            tokio::spawn(run(pool.clone(), units.clone()));
+        }
         Self { queue }
     }
 
@@ -90,10 +106,10 @@ impl GroupCommit {
     pub async fn write<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'c> FnMut(&'c mut SqliteConnection) -> Unit<'c, T> + Send + 'static,
+        F: for<'c> FnMut(&'c mut DB::Connection) -> Unit<'c, T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job: Box<dyn Job> = Box::new(Typed {
+        let job: Queued<DB> = Box::new(Typed {
             work,
             output: None,
             reply,
@@ -107,11 +123,15 @@ fn stopped() -> StoreError {
     StoreError::Database(sqlx::Error::PoolClosed)
 }
 
-async fn run(writer: SqlitePool, mut units: mpsc::Receiver<Box<dyn Job>>) {
+async fn run<DB: Database>(pool: Pool<DB>, units: Arc<Mutex<mpsc::Receiver<Queued<DB>>>>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while units.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let together = run_together(&writer, &mut batch).await;
-        match together {
+    loop {
+        // One committer at a time takes what is queued; the others wait
+        // for the next batch while this one runs.
+        if units.lock().await.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            return;
+        }
+        match run_together(&pool, &mut batch).await {
             Ok(()) => batch.drain(..).for_each(|job| job.answer(Ok(()))),
             Err(error) if batch.len() == 1 => {
                 if let Some(job) = batch.pop() {
@@ -120,7 +140,7 @@ async fn run(writer: SqlitePool, mut units: mpsc::Receiver<Box<dyn Job>>) {
             }
             Err(_) => {
                 for mut job in batch.drain(..) {
-                    let alone = run_together(&writer, std::slice::from_mut(&mut job)).await;
+                    let alone = run_together(&pool, std::slice::from_mut(&mut job)).await;
                     job.answer(alone);
                 }
             }
@@ -129,9 +149,8 @@ async fn run(writer: SqlitePool, mut units: mpsc::Receiver<Box<dyn Job>>) {
 }
 
 /// One transaction for all of `jobs`, committed only if every one succeeds.
-async fn run_together(writer: &SqlitePool, jobs: &mut [Box<dyn Job>]) -> Result<()> {
-    let mut conn = writer.acquire().await?;
-    let mut tx = conn.begin().await?;
+async fn run_together<DB: Database>(pool: &Pool<DB>, jobs: &mut [Queued<DB>]) -> Result<()> {
+    let mut tx = pool.begin().await?;
     for job in jobs.iter_mut() {
         job.run(&mut tx).await?;
     }

@@ -19,6 +19,23 @@ pub struct NewSession {
     pub idle_timeout_secs: Option<i64>,
 }
 
+impl NewSession {
+    /// The session as it stands once written.
+    pub fn opened(&self) -> Session {
+        Session {
+            id: self.id,
+            user_id: self.user_id,
+            created_at: self.now,
+            last_seen_at: self.now,
+            expires_at: self.expires_at,
+            ended_at: None,
+            ip: self.ip.clone(),
+            user_agent: self.user_agent.clone(),
+            idle_timeout_secs: self.idle_timeout_secs,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub enum RefreshOutcome {
     /// The presented token was current; the replacement is now. The
@@ -235,6 +252,10 @@ pub enum Write {
         user: UserId,
         email: latchkey_core::Email,
     },
+    /// A session and its first refresh token.
+    CreateSession(NewSession),
+    /// An event appended to the audit chain with the change it records.
+    Audit(latchkey_core::audit::AuditEvent),
 }
 
 impl Write {
@@ -252,7 +273,9 @@ impl Write {
             | Self::ConsumeEmailToken { .. }
             | Self::RevokeEmailTokens { .. }
             | Self::Enqueue(_)
-            | Self::RecordPasswordHistory { .. } => None,
+            | Self::RecordPasswordHistory { .. }
+            | Self::CreateSession(_)
+            | Self::Audit(_) => None,
         }
     }
 }

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use crate::group_commit::Unit;
+use crate::group_commit::{GroupCommit, Unit};
 use crate::{Backend, Result, Store};
 
 #[derive(Debug, Clone)]
@@ -16,7 +16,12 @@ pub struct PgStore {
     /// The same pool: Postgres takes concurrent writers itself. (The SQL
     /// shared with SQLite sends writes here and reads to `pool`.)
     writer: PgPool,
+    /// Refresh rotations and units of work share transactions.
+    group: GroupCommit<sqlx::Postgres>,
 }
+
+/// Committer tasks (each holding one connection while it commits a batch).
+const COMMITTERS: usize = 2;
 
 impl PgStore {
     pub async fn open(url: &str) -> Result<Self> {
@@ -27,6 +32,7 @@ impl PgStore {
             .connect_with(options)
             .await?;
         Ok(Self {
+            group: GroupCommit::start(pool.clone(), COMMITTERS),
             writer: pool.clone(),
             pool,
         })
@@ -34,25 +40,21 @@ impl PgStore {
 }
 
 impl PgStore {
-    /// Runs a unit of work in its own transaction: Postgres already shares
-    /// log flushes between concurrent commits.
-    async fn write_unit<T, F>(&self, mut work: F) -> Result<T>
+    /// Runs a unit of work through group commit (see [`GroupCommit`]).
+    async fn write_unit<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
         F: for<'c> FnMut(&'c mut sqlx::PgConnection) -> Unit<'c, T> + Send + 'static,
     {
-        let mut tx = self.writer.begin().await?;
-        let output = work(&mut tx).await?;
-        tx.commit().await?;
-        Ok(output)
+        self.group.write(work).await
     }
 }
 
 mod queries {
     use super::PgStore;
     crate::sql::impl_sql_store!(PgStore, sqlx::PgConnection);
-    crate::sql_audit::impl_sql_audit!(PgStore);
-    crate::sql_email::impl_sql_email!(PgStore, " FOR UPDATE SKIP LOCKED");
+    crate::sql_audit::impl_sql_audit!(PgStore, sqlx::PgConnection);
+    crate::sql_email::impl_sql_email!(PgStore, sqlx::PgConnection, " FOR UPDATE SKIP LOCKED");
 }
 
 #[async_trait]

@@ -21,6 +21,36 @@ macro_rules! session_columns {
 macro_rules! impl_sql_store {
     ($store:ty, $conn:ty) => {
         impl $store {
+            /// A session and its first refresh token, inside the caller's
+            /// transaction.
+            async fn create_session_in(tx: &mut $conn, new: &NewSession) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO sessions (id, user_id, token_hash, created_at, last_seen_at, \
+                     expires_at, ip, user_agent, idle_timeout_secs) \
+                     VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8)",
+                )
+                .bind(new.id.to_string())
+                .bind(new.user_id.to_string())
+                .bind(new.token_hash.as_bytes())
+                .bind(new.now)
+                .bind(new.expires_at)
+                .bind(new.ip.as_deref())
+                .bind(new.user_agent.as_deref())
+                .bind(new.idle_timeout_secs)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from_write)?;
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)",
+                )
+                .bind(new.refresh_hash.as_bytes())
+                .bind(new.id.to_string())
+                .bind(new.now)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from_write)?;
+                Ok(())
+            }
             /// A refresh inside the caller's transaction (see
             /// [`$crate::SessionStore::rotate_refresh_token`]).
             async fn rotate_in(
@@ -235,44 +265,9 @@ macro_rules! impl_sql_store {
         #[async_trait]
         impl $crate::SessionStore for $store {
             async fn create_session(&self, new: NewSession) -> Result<Session> {
-                let mut tx = self.writer.begin().await?;
-                sqlx::query(
-                    "INSERT INTO sessions (id, user_id, token_hash, created_at, last_seen_at, \
-                     expires_at, ip, user_agent, idle_timeout_secs) \
-                     VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8)",
-                )
-                .bind(new.id.to_string())
-                .bind(new.user_id.to_string())
-                .bind(new.token_hash.as_bytes())
-                .bind(new.now)
-                .bind(new.expires_at)
-                .bind(new.ip.as_deref())
-                .bind(new.user_agent.as_deref())
-                .bind(new.idle_timeout_secs)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::from_write)?;
-                sqlx::query(
-                    "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)",
-                )
-                .bind(new.refresh_hash.as_bytes())
-                .bind(new.id.to_string())
-                .bind(new.now)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::from_write)?;
-                tx.commit().await?;
-                Ok(Session {
-                    id: new.id,
-                    user_id: new.user_id,
-                    created_at: new.now,
-                    last_seen_at: new.now,
-                    expires_at: new.expires_at,
-                    ended_at: None,
-                    ip: new.ip,
-                    user_agent: new.user_agent,
-                    idle_timeout_secs: new.idle_timeout_secs,
-                })
+                $crate::UnitOfWork::apply(self, vec![$crate::Write::CreateSession(new.clone())], new.now)
+                    .await?;
+                Ok(new.opened())
             }
 
             async fn session_by_token(&self, token: &TokenHash) -> Result<Option<(Session, User)>> {

@@ -4,14 +4,13 @@
 //! write lock on SQLite, so no append can read a stale head.
 
 macro_rules! impl_sql_audit {
-    ($store:ty) => {
+    ($store:ty, $conn:ty) => {
         use latchkey_core::audit::{AuditEvent, AuditRecord};
         use $crate::rows::AuditRow;
 
-        #[async_trait]
-        impl $crate::AuditStore for $store {
-            async fn append_audit(&self, event: &AuditEvent) -> Result<i64> {
-                let mut tx = self.writer.begin().await?;
+        impl $store {
+            /// An append inside the caller's transaction.
+            async fn append_audit_in(tx: &mut $conn, event: &AuditEvent) -> Result<i64> {
                 let (seq, previous): (i64, Vec<u8>) = sqlx::query_as(
                     "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash",
                 )
@@ -40,8 +39,19 @@ macro_rules! impl_sql_audit {
                     .bind(&hash)
                     .execute(&mut *tx)
                     .await?;
-                tx.commit().await?;
                 Ok(seq)
+            }
+        }
+
+        #[async_trait]
+        impl $crate::AuditStore for $store {
+            async fn append_audit(&self, event: &AuditEvent) -> Result<i64> {
+                let event = event.clone();
+                self.write_unit(move |conn| {
+                    let event = event.clone();
+                    Box::pin(async move { <$store>::append_audit_in(conn, &event).await })
+                })
+                .await
             }
 
             async fn audit_events(

@@ -11,14 +11,13 @@ macro_rules! mail_columns {
 }
 
 macro_rules! impl_sql_email {
-    ($store:ty, $lock:literal) => {
+    ($store:ty, $conn:ty, $lock:literal) => {
         use $crate::model::{EmailTokenRecord, MailRecord, MailStatus, Write};
         use $crate::rows::{EmailTokenRow, MailRow};
 
-        #[async_trait]
-        impl $crate::UnitOfWork for $store {
-            async fn apply(&self, writes: Vec<Write>, now: UnixTime) -> Result<()> {
-                let mut tx = self.writer.begin().await?;
+        impl $store {
+            /// A unit of work inside the caller's transaction.
+            async fn apply_in(tx: &mut $conn, writes: Vec<Write>, now: UnixTime) -> Result<()> {
                 for write in writes {
                     match write {
                         Write::InsertUser { id, new } => {
@@ -147,6 +146,12 @@ macro_rules! impl_sql_email {
                             .execute(&mut *tx)
                             .await?;
                         }
+                        Write::CreateSession(new) => {
+                            <$store>::create_session_in(&mut *tx, &new).await?;
+                        }
+                        Write::Audit(event) => {
+                            <$store>::append_audit_in(&mut *tx, &event).await?;
+                        }
                         Write::SetEmail { user, email } => {
                             sqlx::query(
                                 "UPDATE users SET email = $2, email_key = $3, email_verified = TRUE, \
@@ -162,8 +167,18 @@ macro_rules! impl_sql_email {
                         }
                     }
                 }
-                tx.commit().await?;
                 Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl $crate::UnitOfWork for $store {
+            async fn apply(&self, writes: Vec<Write>, now: UnixTime) -> Result<()> {
+                self.write_unit(move |conn| {
+                    let writes = writes.clone();
+                    Box::pin(async move { <$store>::apply_in(conn, writes, now).await })
+                })
+                .await
             }
 
             async fn email_token(&self, hash: &TokenHash) -> Result<Option<EmailTokenRecord>> {

@@ -20,8 +20,8 @@ use crate::{Backend, Result, Store, StoreError};
 pub struct SqliteStore {
     pool: SqlitePool,
     writer: SqlitePool,
-    /// The hottest writes (refresh rotations) share transactions.
-    group: GroupCommit,
+    /// Refresh rotations and units of work share transactions.
+    group: GroupCommit<sqlx::Sqlite>,
 }
 
 /// Read connections: enough for the cores, each with its own page cache.
@@ -54,7 +54,7 @@ impl SqliteStore {
         }
         Ok(Self {
             pool,
-            group: GroupCommit::start(writer.clone()),
+            group: GroupCommit::start(writer.clone(), 1),
             writer,
         })
     }
@@ -74,8 +74,8 @@ impl SqliteStore {
 mod queries {
     use super::SqliteStore;
     crate::sql::impl_sql_store!(SqliteStore, sqlx::SqliteConnection);
-    crate::sql_audit::impl_sql_audit!(SqliteStore);
-    crate::sql_email::impl_sql_email!(SqliteStore, "");
+    crate::sql_audit::impl_sql_audit!(SqliteStore, sqlx::SqliteConnection);
+    crate::sql_email::impl_sql_email!(SqliteStore, sqlx::SqliteConnection, "");
 }
 
 #[async_trait]

@@ -21,6 +21,23 @@ impl App {
         client: Option<&ClientInfo>,
         detail: Value,
     ) {
+        let event = self.audit_event(kind, result, user, client, detail);
+        if let Err(e) = self.store.append_audit(&event).await {
+            metrics::counter!("latchkey_audit_write_failures_total").increment(1);
+            tracing::error!(error = %e, kind = kind.as_str(), "could not record an audit event");
+        }
+    }
+
+    /// An event to record (and count), for a unit of work that records it
+    /// together with its change ([`latchkey_store::Write::Audit`]).
+    pub(super) fn audit_event(
+        &self,
+        kind: AuditKind,
+        result: &str,
+        user: Option<UserId>,
+        client: Option<&ClientInfo>,
+        detail: Value,
+    ) -> AuditEvent {
         count(kind, result);
         let mut event = AuditEvent::new(kind, result, self.clock.now());
         event.user_id = user;
@@ -32,10 +49,7 @@ impl App {
         if !detail.is_null() {
             event.detail = detail.to_string();
         }
-        if let Err(e) = self.store.append_audit(&event).await {
-            metrics::counter!("latchkey_audit_write_failures_total").increment(1);
-            tracing::error!(error = %e, kind = kind.as_str(), "could not record an audit event");
-        }
+        event
     }
 
     /// Deletes audit events past the retention period (the chain stays

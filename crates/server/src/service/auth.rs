@@ -245,6 +245,8 @@ impl App {
         // The audit trail (private) keeps the precise reason.
         let result = match result {
             Ok(user) => Ok(user),
+            // A refusal for load checked no password: metrics count it.
+            Err(failed) if matches!(failed.error, Error::Overloaded { .. }) => Err(failed.error),
             Err(failed) => {
                 let detail = serde_json::json!({ "identifier": who.as_str() });
                 self.audit(
@@ -279,28 +281,7 @@ impl App {
             metrics::counter!("latchkey_auth_login_failures_total", "reason" => label).increment(1);
         }
         let user = result?;
-        let issued = self.open_session(user, client.clone(), lifetimes).await?;
-        let (uid, sid) = (
-            Some(issued.user.id),
-            serde_json::json!({ "session": issued.session.id }),
-        );
-        self.audit(
-            AuditKind::LoginSucceeded,
-            "success",
-            uid,
-            Some(&client),
-            sid.clone(),
-        )
-        .await;
-        self.audit(
-            AuditKind::SessionCreated,
-            "success",
-            uid,
-            Some(&client),
-            sid,
-        )
-        .await;
-        Ok(issued)
+        self.open_session(user, client, lifetimes).await
     }
 
     async fn check_login(
@@ -310,6 +291,14 @@ impl App {
         password: &str,
         client: &ClientInfo,
     ) -> Result<User, Failed> {
+        // A place for the password check first: when the pool is full the
+        // answer is a quick 503, before any other work and without counting
+        // an attempt against the account (no password was checked).
+        let place = self.pool.reserve().map_err(|error| Failed {
+            error,
+            reason: "overloaded",
+            user: None,
+        })?;
         self.rate_limit(Endpoint::Login, client, Some(who)).await?;
         self.admit_login(who).await?;
         let user = match id {
@@ -326,8 +315,7 @@ impl App {
         let stored = user.as_ref().map(|u| u.password_hash.clone());
         let hasher = self.hasher.clone();
         let candidate = password.clone();
-        let verdict = self
-            .pool
+        let verdict = place
             .run(move || hasher.verify(&candidate, stored.as_deref()))
             .await?;
         let (Verdict::Match { needs_rehash }, Some(user)) = (verdict, user.clone()) else {
@@ -384,20 +372,26 @@ impl App {
         let now = self.clock.now();
         let cookie = SecretToken::generate();
         let refresh = SecretToken::generate();
-        let session = self
-            .store
-            .create_session(NewSession {
-                id: SessionId::generate(),
-                user_id: user.id,
-                token_hash: cookie.hash(),
-                refresh_hash: refresh.hash(),
-                now,
-                expires_at: now + lifetimes.session_secs,
-                ip: client.ip,
-                user_agent: client.user_agent,
-                idle_timeout_secs: lifetimes.idle_secs,
-            })
-            .await?;
+        let new = NewSession {
+            id: SessionId::generate(),
+            user_id: user.id,
+            token_hash: cookie.hash(),
+            refresh_hash: refresh.hash(),
+            now,
+            expires_at: now + lifetimes.session_secs,
+            ip: client.ip.clone(),
+            user_agent: client.user_agent.clone(),
+            idle_timeout_secs: lifetimes.idle_secs,
+        };
+        // The session and the events that record it, in one transaction.
+        let detail = serde_json::json!({ "session": new.id });
+        let (uid, from) = (Some(user.id), Some(&client));
+        let events = [AuditKind::LoginSucceeded, AuditKind::SessionCreated]
+            .map(|kind| self.audit_event(kind, "success", uid, from, detail.clone()));
+        let session = new.opened();
+        let mut writes = vec![Write::CreateSession(new)];
+        writes.extend(events.into_iter().map(Write::Audit));
+        self.commit(writes).await?;
         metrics::counter!("latchkey_sessions_created_total").increment(1);
         let access_token = self.access_token(&user, &session, lifetimes.access_ttl_secs)?;
         Ok(Issued {

@@ -15,6 +15,9 @@ fn no_rate_limits(c: &mut Config) {
     let off: latchkey_core::throttle::Limit = "off".parse().unwrap();
     c.rate_limit.login_per_ip = off;
     c.rate_limit.login_per_account = off;
+    // Room for every parallel guess: these tests are about counting, not
+    // about the hash pool's back-pressure.
+    c.hash_pool.queue = 64;
 }
 
 async fn wrong(t: &TestApp, email: &str) -> reqwest::Response {
