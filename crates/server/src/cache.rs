@@ -1,10 +1,10 @@
 //! A small bounded map whose entries expire: what the token-check caches
 //! (verified access tokens, open sessions) are built on.
 //!
-//! Bounded so that memory stays flat whatever the traffic: when full it first
-//! drops what has expired, and if that is not enough it starts again empty
-//! (the entries are cheap to fetch again, and a burst of new callers cannot
-//! grow it).
+//! Bounded so that memory stays flat whatever the traffic: expired entries
+//! are swept out once per lifetime, and when it is full anyway it starts
+//! again empty (the entries are cheap to fetch again, and a burst of new
+//! callers cannot grow it).
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -14,9 +14,28 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug)]
 pub struct TtlCache<K, V> {
-    entries: Mutex<HashMap<K, (Instant, V)>>,
+    entries: Mutex<Entries<K, V>>,
     ttl: Duration,
     capacity: usize,
+}
+
+#[derive(Debug)]
+struct Entries<K, V> {
+    map: HashMap<K, (Instant, V)>,
+    swept: Instant,
+}
+
+impl<K, V> std::ops::Deref for Entries<K, V> {
+    type Target = HashMap<K, (Instant, V)>;
+    fn deref(&self) -> &Self::Target {
+        &self.map
+    }
+}
+
+impl<K, V> std::ops::DerefMut for Entries<K, V> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.map
+    }
 }
 
 impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
@@ -24,7 +43,10 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
     /// `ttl` or `capacity` makes a cache that keeps nothing.
     pub fn new(ttl: Duration, capacity: usize) -> Self {
         Self {
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(Entries {
+                map: HashMap::new(),
+                swept: Instant::now(),
+            }),
             ttl,
             capacity,
         }
@@ -34,7 +56,7 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         self.ttl.is_zero() || self.capacity == 0
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<K, (Instant, V)>> {
+    fn lock(&self) -> MutexGuard<'_, Entries<K, V>> {
         // A panic while holding the lock leaves a map that is still a valid
         // map; carry on with it.
         self.entries
@@ -110,12 +132,12 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         self.len() == 0
     }
 
-    fn make_room(&self, entries: &mut HashMap<K, (Instant, V)>) {
-        if entries.len() < self.capacity {
-            return;
-        }
+    fn make_room(&self, entries: &mut Entries<K, V>) {
         let ttl = self.ttl;
-        entries.retain(|_, (added, _)| added.elapsed() < ttl);
+        if entries.len() >= self.capacity || entries.swept.elapsed() >= ttl {
+            entries.retain(|_, (added, _)| added.elapsed() < ttl);
+            entries.swept = Instant::now();
+        }
         if entries.len() >= self.capacity {
             entries.clear();
         }
@@ -153,6 +175,17 @@ mod tests {
         assert_eq!(cache.get("a"), None);
         cache.insert_if("a", 2, || true);
         assert_eq!(cache.get("a"), Some(2));
+    }
+
+    #[test]
+    fn expired_entries_are_swept_out() {
+        let cache = TtlCache::new(Duration::from_millis(30), 1000);
+        for i in 0..100 {
+            cache.insert(i, i);
+        }
+        std::thread::sleep(Duration::from_millis(40));
+        cache.insert(1000, 0);
+        assert_eq!(cache.len(), 1);
     }
 
     #[test]

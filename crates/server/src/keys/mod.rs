@@ -9,8 +9,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use crate::cache::TtlCache;
-
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use latchkey_core::claims::{ACCESS_TOKEN_TYP, AccessClaims};
@@ -40,30 +38,11 @@ struct VerifyingKey {
     key: DecodingKey,
 }
 
+#[derive(Default)]
 struct Loaded {
     signing: Option<SigningKey>,
     verifying: HashMap<String, VerifyingKey>,
     jwks: Arc<Value>,
-    /// Tokens these keys verified, by their exact text: the same bytes
-    /// verify the same way every time, so a repeat is a lookup, not a
-    /// signature check. Belongs to this key set, so a reload starts afresh.
-    verified: TtlCache<Box<str>, AccessClaims>,
-}
-
-/// Verified tokens kept per key set (about 1 KiB each).
-const VERIFIED_CAPACITY: usize = 20_000;
-/// Longer than the reload interval: a key set lives at most that long.
-const VERIFIED_TTL: std::time::Duration = std::time::Duration::from_secs(120);
-
-impl Default for Loaded {
-    fn default() -> Self {
-        Self {
-            signing: None,
-            verifying: HashMap::new(),
-            jwks: Arc::default(),
-            verified: TtlCache::new(VERIFIED_TTL, VERIFIED_CAPACITY),
-        }
-    }
 }
 
 pub struct KeyRing {
@@ -241,10 +220,6 @@ impl KeyRing {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(VerifyError::Invalid);
         }
-        let loaded = self.current();
-        if let Some(claims) = loaded.verified.get(token) {
-            return within_lifetime(claims, now);
-        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Invalid)?;
         let typ_ok = header.typ.as_deref().is_some_and(|t| {
             t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) || t.eq_ignore_ascii_case("application/at+jwt")
@@ -253,6 +228,7 @@ impl KeyRing {
             return Err(VerifyError::Invalid);
         }
         let kid = header.kid.ok_or(VerifyError::Invalid)?;
+        let loaded = self.current();
         let key = loaded.verifying.get(&kid).ok_or(VerifyError::UnknownKey)?;
         if header.alg != key.alg {
             return Err(VerifyError::Invalid);
@@ -266,17 +242,18 @@ impl KeyRing {
         validation.set_audience(&[&self.audience]);
         let data = jsonwebtoken::decode::<AccessClaims>(token, &key.key, &validation)
             .map_err(|_| VerifyError::Invalid)?;
-        loaded.verified.insert(token.into(), data.claims.clone());
-        within_lifetime(data.claims, now)
+        let claims = data.claims;
+        if !within_lifetime(claims.exp, claims.nbf, now) {
+            return Err(VerifyError::Invalid);
+        }
+        Ok(claims)
     }
 }
 
-/// The token's time window, against our own clock (with leeway).
-fn within_lifetime(claims: AccessClaims, now: UnixTime) -> Result<AccessClaims, VerifyError> {
-    if claims.exp + LEEWAY_SECS <= now || claims.nbf - LEEWAY_SECS > now {
-        return Err(VerifyError::Invalid);
-    }
-    Ok(claims)
+/// Whether a token's time window holds `now`, against our own clock (with
+/// leeway for other nodes' clocks).
+pub fn within_lifetime(exp: UnixTime, nbf: UnixTime, now: UnixTime) -> bool {
+    exp + LEEWAY_SECS > now && nbf - LEEWAY_SECS <= now
 }
 
 fn encoding_key(alg: Algorithm, pem: &[u8]) -> Result<EncodingKey, jsonwebtoken::errors::Error> {

@@ -2,7 +2,7 @@
 
 use latchkey_core::session::Session;
 use latchkey_core::token::TokenHash;
-use latchkey_core::{Error, Password, SessionId};
+use latchkey_core::{Error, Password, SessionId, UserId};
 use latchkey_store::{EndReason, TokenPurpose, Write};
 
 use crate::mail::MailKind;
@@ -10,23 +10,43 @@ use tracing::instrument;
 
 use latchkey_core::audit::AuditKind;
 
+use super::session_cache::{TokenCache, VerifiedToken};
 use super::{App, ClientInfo, Principal};
-use crate::keys::VerifyError;
+use crate::keys::{VerifyError, within_lifetime};
 
 impl App {
     /// The caller behind a bearer access token. The token must verify and its
     /// session must still be open: logging out revokes access at once.
     pub async fn authenticate_bearer(&self, token: &str) -> Result<Principal, Error> {
         let now = self.clock.now();
-        let claims = match self.keys.verify(token, now) {
-            // Another node may have rotated keys since we loaded them.
-            Err(VerifyError::UnknownKey) if self.keys.reload_for_unknown_key(now).await? => {
-                self.keys.verify(token, now)
+        let key = TokenCache::key(token);
+        let claims = match self.token_cache.get(&key) {
+            Some(known) => known,
+            None => {
+                let claims = match self.keys.verify(token, now) {
+                    // Another node may have rotated keys since we loaded them.
+                    Err(VerifyError::UnknownKey)
+                        if self.keys.reload_for_unknown_key(now).await? =>
+                    {
+                        self.keys.verify(token, now)
+                    }
+                    other => other,
+                }
+                .map_err(|_| Error::Unauthenticated)?;
+                let verified = VerifiedToken {
+                    sid: SessionId::parse(&claims.sid).ok_or(Error::Unauthenticated)?,
+                    sub: UserId::parse(&claims.sub).ok_or(Error::Unauthenticated)?,
+                    exp: claims.exp,
+                    nbf: claims.nbf,
+                };
+                self.token_cache.insert(key, verified);
+                verified
             }
-            other => other,
+        };
+        if !within_lifetime(claims.exp, claims.nbf, now) {
+            return Err(Error::Unauthenticated);
         }
-        .map_err(|_| Error::Unauthenticated)?;
-        let sid = SessionId::parse(&claims.sid).ok_or(Error::Unauthenticated)?;
+        let sid = claims.sid;
         let (session, user) = match self.session_cache.get(&sid) {
             Some(known) => known,
             None => {
@@ -40,10 +60,7 @@ impl App {
                 read
             }
         };
-        if user.id.to_string() != claims.sub
-            || user.disabled
-            || !session.is_active(now, &self.config.session)
-        {
+        if user.id != claims.sub || user.disabled || !session.is_active(now, &self.config.session) {
             return Err(Error::Unauthenticated);
         }
         let principal = Principal {

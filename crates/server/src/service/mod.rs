@@ -26,7 +26,7 @@ use crate::keys::{KeyRing, MasterKey, parse_alg};
 use crate::mail::Mailer;
 
 pub use auth::{Lifetimes, LoginId};
-pub use session_cache::SessionCache;
+pub use session_cache::{SessionCache, TokenCache};
 pub use throttle::Identifier;
 
 /// Requests' after-the-answer tasks (reset and verification mail) that may
@@ -52,6 +52,8 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     /// Open sessions recently checked (see [`SessionCache`]).
     pub session_cache: SessionCache,
+    /// Access tokens recently verified.
+    pub token_cache: TokenCache,
 }
 
 /// What the client told us about itself, bounded.
@@ -151,6 +153,7 @@ impl App {
             trusted_proxies,
             clock,
             session_cache: SessionCache::new(std::time::Duration::from_millis(config_cache_ms)),
+            token_cache: TokenCache::new(),
         })
     }
 
