@@ -38,6 +38,7 @@ pub async fn serve(
                     tracing::warn!(error = %e, "could not reload signing keys");
                 }
                 app.prune_audit().await;
+                app.prune_sessions().await;
                 if let Some(h) = metrics::handle() {
                     h.run_upkeep();
                 }

@@ -80,6 +80,9 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<bool>;
     /// Sessions of a user that have not been ended (expiry is the caller's rule).
     async fn open_sessions(&self, user: UserId) -> Result<Vec<Session>>;
+    /// Deletes sessions that ended, or passed their absolute limit, before
+    /// `before`, with their refresh tokens. Returns how many sessions.
+    async fn prune_sessions(&self, before: UnixTime) -> Result<u64>;
 }
 
 #[async_trait]

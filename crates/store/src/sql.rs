@@ -343,6 +343,20 @@ macro_rules! impl_sql_store {
                 Ok(done.rows_affected() > 0)
             }
 
+            async fn prune_sessions(&self, before: UnixTime) -> Result<u64> {
+                // Refresh tokens go with their session (ON DELETE CASCADE). At
+                // most 10,000 at a time, so a backlog is cleared over several
+                // runs rather than in one long transaction.
+                let done = sqlx::query(
+                    "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions \
+                     WHERE ended_at < $1 OR expires_at < $1 LIMIT 10000)",
+                )
+                .bind(before)
+                .execute(&self.writer)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
             async fn open_sessions(&self, user: UserId) -> Result<Vec<Session>> {
                 sqlx::query_as::<_, SessionRow>(concat!(
                     "SELECT ", $crate::sql::session_columns!(),

@@ -305,6 +305,47 @@ async fn concurrent_rotations_of_many_sessions_stand_alone(store: Arc<dyn Store>
     assert!(matches!(out, RefreshOutcome::Rotated(..)), "{out:?}");
 }
 
+async fn sessions_long_over_are_pruned_with_their_tokens(store: Arc<dyn Store>) {
+    let policy = SessionPolicy::default();
+    let u = user(&*store, "prune@example.com").await;
+    let (ended, _, ended_refresh) = login(&*store, &u, NOW).await;
+    let (open, _, open_refresh) = login(&*store, &u, NOW).await;
+    store
+        .end_session(u.id, ended.id, NOW + 10, EndReason::Logout)
+        .await
+        .unwrap();
+    // Not yet over for long enough: nothing goes.
+    assert_eq!(store.prune_sessions(NOW + 10).await.unwrap(), 0);
+    assert_eq!(store.prune_sessions(NOW + 11).await.unwrap(), 1);
+    assert!(store.session_with_user(ended.id).await.unwrap().is_none());
+    let out = store
+        .rotate_refresh_token(
+            &ended_refresh.hash(),
+            &SecretToken::generate().hash(),
+            NOW + 12,
+            &policy,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(out, RefreshOutcome::Unknown), "{out:?}");
+    // The open session and its token are untouched.
+    assert!(store.session_with_user(open.id).await.unwrap().is_some());
+    let out = store
+        .rotate_refresh_token(
+            &open_refresh.hash(),
+            &SecretToken::generate().hash(),
+            NOW + 12,
+            &policy,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(out, RefreshOutcome::Rotated(..)), "{out:?}");
+    // Past its absolute limit, an open session goes too.
+    let limit = NOW + policy.absolute_timeout_secs;
+    assert_eq!(store.prune_sessions(limit + 1).await.unwrap(), 1);
+    assert!(store.session_with_user(open.id).await.unwrap().is_none());
+}
+
 async fn an_expired_session_cannot_be_refreshed(store: Arc<dyn Store>) {
     let policy = SessionPolicy::default();
     let u = user(&*store, "idle@example.com").await;
@@ -896,6 +937,7 @@ conformance!(
     refresh_tokens_rotate_and_reuse_ends_the_session,
     concurrent_refreshes_have_exactly_one_winner,
     concurrent_rotations_of_many_sessions_stand_alone,
+    sessions_long_over_are_pruned_with_their_tokens,
     an_expired_session_cannot_be_refreshed,
     sessions_end_only_for_their_owner,
     password_change_ends_every_other_session,

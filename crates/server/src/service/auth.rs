@@ -490,6 +490,21 @@ impl App {
         })
     }
 
+    /// Deletes sessions (and their refresh tokens) that have been over for
+    /// a week: their record stays in the audit trail.
+    pub async fn prune_sessions(&self) {
+        const KEPT_AFTER_END_SECS: i64 = 7 * 86_400;
+        match self
+            .store
+            .prune_sessions(self.clock.now() - KEPT_AFTER_END_SECS)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pruned = n, "deleted sessions over for a week"),
+            Err(e) => tracing::warn!(error = %e, "could not prune old sessions"),
+        }
+    }
+
     /// Ends a session (and with it its refresh token and access tokens).
     pub(super) async fn end_one_session(
         &self,
