@@ -10,6 +10,8 @@
 //!
 //! A unit that fails spoils its batch's transaction, so the batch is rolled
 //! back and every unit in it runs again alone, each getting its own answer.
+//! A commit that fails is not retried (it may have gone through), and every
+//! unit in the batch gets the error.
 //! Units must therefore be repeatable: each run starts from a rolled-back
 //! state, so a unit that only talks to the database is.
 
@@ -133,27 +135,60 @@ async fn run<DB: Database>(pool: Pool<DB>, units: Arc<Mutex<mpsc::Receiver<Queue
         }
         match run_together(&pool, &mut batch).await {
             Ok(()) => batch.drain(..).for_each(|job| job.answer(Ok(()))),
-            Err(error) if batch.len() == 1 => {
-                if let Some(job) = batch.pop() {
-                    job.answer(Err(error));
-                }
-            }
-            Err(_) => {
+            // A unit failed before the commit, so nothing was written: each
+            // unit runs again alone, to get its own answer.
+            Err(Failed::Unit(_)) if batch.len() > 1 => {
                 for mut job in batch.drain(..) {
-                    let alone = run_together(&pool, std::slice::from_mut(&mut job)).await;
+                    let alone = run_together(&pool, std::slice::from_mut(&mut job))
+                        .await
+                        .map_err(Failed::into_error);
                     job.answer(alone);
                 }
+            }
+            Err(failed) if batch.len() == 1 => {
+                if let Some(job) = batch.pop() {
+                    job.answer(Err(failed.into_error()));
+                }
+            }
+            // A failed commit may still have committed (a connection lost
+            // after sending it): running the units again could apply them
+            // twice, so everyone gets the error.
+            Err(failed) => {
+                let message = failed.into_error().to_string();
+                batch.drain(..).for_each(|job| {
+                    job.answer(Err(StoreError::Database(sqlx::Error::Protocol(
+                        message.clone(),
+                    ))));
+                });
             }
         }
     }
 }
 
-/// One transaction for all of `jobs`, committed only if every one succeeds.
-async fn run_together<DB: Database>(pool: &Pool<DB>, jobs: &mut [Queued<DB>]) -> Result<()> {
-    let mut tx = pool.begin().await?;
-    for job in jobs.iter_mut() {
-        job.run(&mut tx).await?;
+/// Where a batch failed.
+enum Failed {
+    /// Starting the transaction or running a unit: nothing was written.
+    Unit(StoreError),
+    /// The commit itself: its outcome is not known for certain.
+    Commit(StoreError),
+}
+
+impl Failed {
+    fn into_error(self) -> StoreError {
+        match self {
+            Self::Unit(e) | Self::Commit(e) => e,
+        }
     }
-    tx.commit().await?;
-    Ok(())
+}
+
+/// One transaction for all of `jobs`, committed only if every one succeeds.
+async fn run_together<DB: Database>(
+    pool: &Pool<DB>,
+    jobs: &mut [Queued<DB>],
+) -> std::result::Result<(), Failed> {
+    let mut tx = pool.begin().await.map_err(|e| Failed::Unit(e.into()))?;
+    for job in jobs.iter_mut() {
+        job.run(&mut tx).await.map_err(Failed::Unit)?;
+    }
+    tx.commit().await.map_err(|e| Failed::Commit(e.into()))
 }

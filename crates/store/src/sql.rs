@@ -21,6 +21,25 @@ macro_rules! session_columns {
 macro_rules! impl_sql_store {
     ($store:ty, $conn:ty) => {
         impl $store {
+            /// Ends a session, if still open, inside the caller's transaction.
+            async fn end_session_in(
+                tx: &mut $conn,
+                session_id: &str,
+                now: UnixTime,
+                reason: EndReason,
+            ) -> Result<()> {
+                sqlx::query(
+                    "UPDATE sessions SET ended_at = $2, end_reason = $3 \
+                     WHERE id = $1 AND ended_at IS NULL",
+                )
+                .bind(session_id)
+                .bind(now)
+                .bind(reason.as_str())
+                .execute(&mut *tx)
+                .await?;
+                Ok(())
+            }
+
             /// A session and its first refresh token, inside the caller's
             /// transaction.
             async fn create_session_in(tx: &mut $conn, new: &NewSession) -> Result<()> {
@@ -80,15 +99,7 @@ macro_rules! impl_sql_store {
                     let Some(session_id) = known else {
                         return Ok(RefreshOutcome::Unknown);
                     };
-                    sqlx::query(
-                        "UPDATE sessions SET ended_at = $2, end_reason = $3 \
-                         WHERE id = $1 AND ended_at IS NULL",
-                    )
-                    .bind(&session_id)
-                    .bind(now)
-                    .bind(EndReason::RefreshReuse.as_str())
-                    .execute(&mut *tx)
-                    .await?;
+                    <$store>::end_session_in(tx, &session_id, now, EndReason::RefreshReuse).await?;
                     let id = SessionId::parse(&session_id)
                         .ok_or_else(|| StoreError::Corrupt("refresh_tokens.session_id".into()))?;
                     return Ok(RefreshOutcome::Reused(id));
@@ -102,15 +113,7 @@ macro_rules! impl_sql_store {
                 .await?;
                 let (mut session, user): (Session, User) = row.try_into()?;
                 if !session.is_active(now, policy) {
-                    sqlx::query(
-                        "UPDATE sessions SET ended_at = $2, end_reason = $3 \
-                         WHERE id = $1 AND ended_at IS NULL",
-                    )
-                    .bind(&session_id)
-                    .bind(now)
-                    .bind(EndReason::Expired.as_str())
-                    .execute(&mut *tx)
-                    .await?;
+                    <$store>::end_session_in(tx, &session_id, now, EndReason::Expired).await?;
                     return Ok(if session.ended_at.is_none() {
                         RefreshOutcome::Expired(session)
                     } else {
