@@ -21,6 +21,7 @@ pub struct HashPool {
     /// Jobs reserved, waiting or running.
     taken: Arc<AtomicUsize>,
     places: usize,
+    threads: usize,
 }
 
 pub const QUEUE_DEPTH_METRIC: &str = "latchkey_hash_pool_queue_depth";
@@ -35,7 +36,7 @@ pub struct Reservation {
 impl Drop for Reservation {
     fn drop(&mut self) {
         let left = self.pool.taken.fetch_sub(1, Ordering::SeqCst) - 1;
-        metrics::gauge!(QUEUE_DEPTH_METRIC).set(left as f64);
+        self.pool.report_depth(left);
     }
 }
 
@@ -80,6 +81,7 @@ impl HashPool {
             jobs,
             taken: Arc::new(AtomicUsize::new(0)),
             places,
+            threads,
         })
     }
 
@@ -103,8 +105,13 @@ impl HashPool {
                 Err(now) => taken = now,
             }
         }
-        metrics::gauge!(QUEUE_DEPTH_METRIC).set((taken + 1) as f64);
+        self.report_depth(taken + 1);
         Ok(Reservation { pool: self.clone() })
+    }
+
+    /// The queue-depth gauge: the places taken beyond the running threads.
+    fn report_depth(&self, taken: usize) {
+        metrics::gauge!(QUEUE_DEPTH_METRIC).set(taken.saturating_sub(self.threads) as f64);
     }
 
     /// Reserves a place and runs `f` there.

@@ -10,7 +10,7 @@ use tracing::instrument;
 
 use latchkey_core::audit::AuditKind;
 
-use super::session_cache::{TokenCache, VerifiedToken};
+use super::check_cache::{TokenCache, VerifiedToken};
 use super::{App, ClientInfo, Principal};
 use crate::keys::{VerifyError, within_lifetime};
 

@@ -4,9 +4,9 @@
 mod account;
 mod audit;
 mod auth;
+mod check_cache;
 mod email;
 mod policy;
-mod session_cache;
 mod throttle;
 
 pub use email::human_duration;
@@ -26,7 +26,7 @@ use crate::keys::{KeyRing, MasterKey, parse_alg};
 use crate::mail::Mailer;
 
 pub use auth::{Lifetimes, LoginId};
-pub use session_cache::{SessionCache, TokenCache};
+pub use check_cache::{SessionCache, TokenCache};
 pub use throttle::Identifier;
 
 /// Requests' after-the-answer tasks (reset and verification mail) that may
