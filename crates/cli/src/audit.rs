@@ -5,7 +5,7 @@ use clap::Subcommand;
 use latchkey_core::audit::{ChainBreak, ChainCheck};
 use latchkey_core::clock::rfc3339;
 use latchkey_core::{UnixTime, UserId};
-use latchkey_server::App;
+use latchkey_http::App;
 
 const PAGE: u32 = 1000;
 

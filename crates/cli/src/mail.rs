@@ -3,7 +3,7 @@
 use anyhow::bail;
 use clap::Subcommand;
 use latchkey_core::clock::rfc3339;
-use latchkey_server::App;
+use latchkey_http::App;
 use latchkey_store::MailStatus;
 
 #[derive(Debug, Subcommand)]

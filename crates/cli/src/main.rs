@@ -15,7 +15,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use latchkey_core::audit::AuditKind;
 use latchkey_core::{Clock, SystemClock};
-use latchkey_server::{App, Config, Overrides};
+use latchkey_http::{App, Config, Overrides};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -107,6 +107,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     )?;
     match cli.command {
         Command::Serve { .. } => {
+            latchkey_http::check(&config)?;
             let (listener, config) = serve::bind(config).await?;
             serve::run(start(config).await?, listener).await
         }
@@ -143,6 +144,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn start(config: Config) -> anyhow::Result<Arc<App>> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let master = std::env::var("LATCHKEY_MASTER_KEY").ok();
-    let app = App::start(config, clock, master.as_deref()).await?;
+    let fetch = latchkey_http::outbound::client().map_err(anyhow::Error::msg)?;
+    let app = App::start(config, clock, master.as_deref(), fetch).await?;
     Ok(Arc::new(app))
 }

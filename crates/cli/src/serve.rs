@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use latchkey_server::{App, Config};
+use latchkey_http::{App, Config};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -49,7 +49,7 @@ pub async fn run(app: Arc<App>, listener: TcpListener) -> anyhow::Result<()> {
         }
         tracing::info!("shutting down: finishing requests in flight");
     };
-    latchkey_server::serve(app, listener, shutdown).await?;
+    latchkey_http::serve(app, listener, shutdown).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -7,7 +7,7 @@ use clap::Subcommand;
 use latchkey_core::audit::AuditKind;
 use latchkey_core::clock::rfc3339;
 use latchkey_core::{User, UserId};
-use latchkey_server::App;
+use latchkey_http::App;
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {

@@ -1,0 +1,108 @@
+//! The signed-in user's own account: profile, sessions, password.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+
+use super::Json;
+use super::dto::{ChangePasswordRequest, SessionBody, SessionList, UserBody};
+use super::error::{ApiError, Problem};
+use super::extract::{ApiJson, AppState};
+use latchkey_service::Principal;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/me", get(me))
+        .route("/api/v1/me/events", get(my_events))
+        .route("/api/v1/sessions", get(sessions))
+        .route("/api/v1/sessions/{id}", delete(end_session))
+        .route("/api/v1/password/change", post(change_password))
+}
+
+/// The signed-in user.
+#[utoipa::path(get, path = "/api/v1/me", tag = "account",
+    responses((status = 200, body = UserBody), (status = 401, body = Problem)), security(("bearer" = []), ("cookie" = [])))]
+pub async fn me(principal: Principal) -> Json<UserBody> {
+    Json(UserBody::from(&principal.user))
+}
+
+/// One of the user's security events.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct EventBody {
+    pub at: String,
+    pub event: String,
+    pub result: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct EventList {
+    pub events: Vec<EventBody>,
+}
+
+/// The user's latest security events, newest first.
+#[utoipa::path(get, path = "/api/v1/me/events", tag = "account",
+    responses((status = 200, body = EventList), (status = 401, body = Problem)), security(("bearer" = []), ("cookie" = [])))]
+pub async fn my_events(
+    State(app): State<AppState>,
+    principal: Principal,
+) -> Result<Json<EventList>, ApiError> {
+    let events = app.my_events(principal.user.id).await?;
+    Ok(Json(EventList {
+        events: events
+            .into_iter()
+            .map(|r| EventBody {
+                at: latchkey_core::clock::rfc3339(r.event.at),
+                event: r.event.kind,
+                result: r.event.result,
+                ip: r.event.ip,
+                user_agent: r.event.user_agent,
+            })
+            .collect(),
+    }))
+}
+
+/// The user's open sessions, newest first.
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "account",
+    responses((status = 200, body = SessionList), (status = 401, body = Problem)), security(("bearer" = []), ("cookie" = [])))]
+pub async fn sessions(
+    State(app): State<AppState>,
+    principal: Principal,
+) -> Result<Json<SessionList>, ApiError> {
+    let sessions = app.sessions(&principal).await?;
+    Ok(Json(SessionList {
+        sessions: sessions
+            .iter()
+            .map(|s| SessionBody::new(s, principal.session.id))
+            .collect(),
+    }))
+}
+
+/// End one of the user's sessions.
+#[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "account",
+    params(("id" = String, Path, description = "session id")),
+    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)), security(("bearer" = []), ("cookie" = [])))]
+pub async fn end_session(
+    State(app): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    app.end_session(&principal, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Change the password; every other session ends.
+#[utoipa::path(post, path = "/api/v1/password/change", tag = "account", request_body = ChangePasswordRequest,
+    responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn change_password(
+    State(app): State<AppState>,
+    principal: Principal,
+    ApiJson(req): ApiJson<ChangePasswordRequest>,
+) -> Result<StatusCode, ApiError> {
+    app.change_password(&principal, &req.current_password, &req.new_password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,103 @@
+//! Sign-up, login, refresh, logout.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use latchkey_core::Error;
+
+use super::dto::{LoginRequest, RefreshRequest, SignupRequest, StatusBody, TokenResponse};
+use super::error::{ApiError, Problem};
+use super::extract::{ApiJson, AppState};
+use super::{Json, cookie};
+use latchkey_service::{App, ClientInfo, LoginId, Principal};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/signup", post(signup))
+        .route("/api/v1/login", post(login))
+        .route("/api/v1/token/refresh", post(refresh))
+        .route("/api/v1/logout", post(logout))
+}
+
+/// Create an account. The answer is the same whether or not the address
+/// already has one.
+#[utoipa::path(post, path = "/api/v1/signup", tag = "auth", request_body = SignupRequest,
+    responses((status = 202, body = StatusBody), (status = 400, body = Problem), (status = 409, body = Problem)))]
+pub async fn signup(
+    State(app): State<AppState>,
+    client: ClientInfo,
+    ApiJson(req): ApiJson<SignupRequest>,
+) -> Result<Response, ApiError> {
+    let email = App::parse_email(&req.email)?;
+    let username = req
+        .username
+        .as_deref()
+        .map(App::parse_username)
+        .transpose()?;
+    app.signup(email, username, &req.password, &client).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(StatusBody {
+            status: "pending_verification",
+        }),
+    )
+        .into_response())
+}
+
+/// Sign in with an email or a username and a password.
+#[utoipa::path(post, path = "/api/v1/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = TokenResponse), (status = 401, body = Problem),
+              (status = 403, description = "correct password, email not verified", body = Problem),
+              (status = 503, description = "hashing capacity exhausted", body = Problem)))]
+pub async fn login(
+    State(app): State<AppState>,
+    client: ClientInfo,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let id = match (req.email.as_deref(), req.username.as_deref()) {
+        (Some(e), None) => LoginId::from_email_input(e),
+        (None, Some(u)) => LoginId::from_username_input(u),
+        _ => return Err(Error::invalid("email", "give either email or username").into()),
+    };
+    let issued = app.login(id, &req.password, client).await?;
+    let mut response = Json(TokenResponse::from(&issued)).into_response();
+    if let Some(value) = issued.cookie_token.as_ref().and_then(|t| {
+        cookie::set(
+            t.expose(),
+            app.config.session.absolute_timeout_secs,
+            app.config.is_https(),
+        )
+    }) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+/// Exchange a refresh token for new tokens. Each refresh token works once.
+#[utoipa::path(post, path = "/api/v1/token/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = TokenResponse), (status = 401, body = Problem)))]
+pub async fn refresh(
+    State(app): State<AppState>,
+    client: ClientInfo,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let issued = app.refresh(&req.refresh_token, &client).await?;
+    Ok(Json(TokenResponse::from(&issued)))
+}
+
+/// End the current session and its refresh token.
+#[utoipa::path(post, path = "/api/v1/logout", tag = "auth",
+    responses((status = 204), (status = 401, body = Problem)), security(("bearer" = []), ("cookie" = [])))]
+pub async fn logout(
+    State(app): State<AppState>,
+    principal: Principal,
+) -> Result<Response, ApiError> {
+    app.logout(&principal).await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, cookie::clear(app.config.is_https()));
+    Ok(response)
+}

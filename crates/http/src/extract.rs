@@ -1,0 +1,170 @@
+//! Extractors: strict JSON bodies, the signed-in caller, the client's details.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use latchkey_core::Error;
+use latchkey_core::session::bound_user_agent;
+use serde::de::DeserializeOwned;
+
+use super::cookie;
+use super::error::ApiError;
+use latchkey_service::{App, ClientInfo, Principal};
+
+/// The router's state: the application, shared by every request.
+#[derive(Debug, Clone)]
+pub struct AppState(pub Arc<App>);
+
+impl std::ops::Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+/// A JSON body: `application/json` only, at most 64 KiB, every field of the
+/// declared type (a string is a string, never an array or an object), no
+/// duplicate or unknown keys.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| {
+                let mime = mime.trim();
+                mime.eq_ignore_ascii_case("application/json")
+            });
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest("the body could not be read".into())
+            }
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(ApiJson)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))
+    }
+}
+
+/// Query parameters, strictly: unknown or repeated ones are a 400 problem.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(query)
+            .map(ApiQuery)
+            .map_err(|e| ApiError::BadRequest(format!("query: {e}")))
+    }
+}
+
+/// The caller: a bearer access token, else the session cookie.
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let mut principal = authenticate(parts, app).await?;
+        principal.client = ClientInfo::from_request_parts(parts, app)
+            .await
+            .unwrap_or_default();
+        Ok(principal)
+    }
+}
+
+/// The principal a request's bearer token or session cookie names.
+async fn authenticate(parts: &Parts, app: &AppState) -> Result<Principal, ApiError> {
+    if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .ok_or(Error::Unauthenticated)?
+            .trim();
+        // A JWS has dots; an opaque session token (the compatibility
+        // routes' `sessionToken`) has none.
+        return Ok(if token.contains('.') {
+            app.authenticate_bearer(token).await?
+        } else {
+            app.authenticate_cookie(token).await?
+        });
+    }
+    if let Some(token) = cookie::read(&parts.headers, app.config.is_https()) {
+        return Ok(app.authenticate_cookie(&token).await?);
+    }
+    Err(Error::Unauthenticated.into())
+}
+
+/// The client's address: the connection's peer, or, when the peer is a
+/// trusted proxy, the nearest address in `X-Forwarded-For` that is not
+/// itself a trusted proxy. Anyone else's `X-Forwarded-For` is ignored.
+impl FromRequestParts<AppState> for ClientInfo {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        let trusted = |ip: &IpAddr| app.trusted_proxies.iter().any(|net| net.contains(ip));
+        let ip = peer.map(|peer| {
+            if !trusted(&peer) {
+                return peer;
+            }
+            let hops: Vec<&str> = parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .map(str::trim)
+                .collect();
+            hops.into_iter()
+                .rev()
+                .map_while(|hop| hop.parse::<IpAddr>().ok())
+                .find(|hop| !trusted(hop))
+                .unwrap_or(peer)
+        });
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(bound_user_agent);
+        let request_id = parts
+            .extensions
+            .get::<super::middleware::RequestId>()
+            .map(|r| r.0.clone());
+        Ok(ClientInfo {
+            ip: ip.map(|ip| ip.to_string()),
+            user_agent,
+            request_id,
+        })
+    }
+}

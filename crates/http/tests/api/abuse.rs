@@ -1,0 +1,438 @@
+//! Rate limits and lockout: exact under concurrency, deaf to spoofed
+//! X-Forwarded-For, the same for real and unknown accounts, shared by nodes
+//! through Redis.
+
+use std::time::Duration;
+
+use latchkey_http::Config;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, PASSWORD, TestApp, problem};
+
+/// Limits out of the way, so a test sees only what it is about.
+fn no_rate_limits(c: &mut Config) {
+    let off: latchkey_core::throttle::Limit = "off".parse().unwrap();
+    c.rate_limit.login_per_ip = off;
+    c.rate_limit.login_per_account = off;
+    // Room for every parallel guess: these tests are about counting, not
+    // about the hash pool's back-pressure.
+    c.hash_pool.queue = 64;
+}
+
+async fn wrong(t: &TestApp, email: &str) -> reqwest::Response {
+    t.post(
+        "/api/v1/login",
+        json!({"email": email, "password": "not the password"}),
+    )
+    .await
+}
+
+async fn ten_failures_lock_and_a_lock_looks_the_same_for_unknown_names(backend: Backend) {
+    let Some(t) = TestApp::spawn_with(backend, no_rate_limits).await else {
+        return;
+    };
+    t.user("victim@example.com").await;
+    for email in ["victim@example.com", "ghost@example.com"] {
+        for _ in 0..10 {
+            assert_eq!(wrong(&t, email).await.status(), StatusCode::UNAUTHORIZED);
+        }
+    }
+    let locked_real = t
+        .post(
+            "/api/v1/login",
+            json!({"email": "victim@example.com", "password": PASSWORD}),
+        )
+        .await;
+    let locked_ghost = wrong(&t, "ghost@example.com").await;
+    assert_eq!(locked_real.headers().get("retry-after").unwrap(), "900");
+    assert_eq!(locked_ghost.headers().get("retry-after").unwrap(), "900");
+    let a = problem(
+        locked_real,
+        StatusCode::TOO_MANY_REQUESTS,
+        "too-many-attempts",
+    )
+    .await;
+    let b = problem(
+        locked_ghost,
+        StatusCode::TOO_MANY_REQUESTS,
+        "too-many-attempts",
+    )
+    .await;
+    assert_eq!(a, b);
+    // The lock ends; the next lockout lasts twice as long.
+    t.advance(900).await;
+    t.login("victim@example.com", PASSWORD).await;
+    for _ in 0..10 {
+        wrong(&t, "victim@example.com").await;
+    }
+    let r = wrong(&t, "victim@example.com").await;
+    assert_eq!(
+        r.headers().get("retry-after").unwrap(),
+        "900",
+        "a success resets the growth"
+    );
+    // Each lockout that follows lasts twice as long, up to an hour.
+    for (wait, next) in [(900, "1800"), (1800, "3600"), (3600, "3600")] {
+        t.advance(wait).await;
+        for _ in 0..10 {
+            assert_eq!(
+                wrong(&t, "victim@example.com").await.status(),
+                StatusCode::UNAUTHORIZED
+            );
+        }
+        let r = wrong(&t, "victim@example.com").await;
+        assert_eq!(r.headers().get("retry-after").unwrap(), next);
+    }
+}
+
+async fn fifty_parallel_guesses_count_as_fifty(backend: Backend) {
+    let Some(t) = TestApp::spawn_with(backend, no_rate_limits).await else {
+        return;
+    };
+    t.user("target@example.com").await;
+    let guesses = (0..50).map(|_| {
+        let client = t.client.clone();
+        let url = t.url("/api/v1/login");
+        async move {
+            client
+                .post(url)
+                .json(&json!({"email": "target@example.com", "password": "guess guess"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    let statuses = futures::future::join_all(guesses).await;
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!(checked + refused, 50, "{statuses:?}");
+    assert_eq!(
+        checked, 10,
+        "exactly the threshold reaches a password check: {statuses:?}"
+    );
+    let text = t
+        .client
+        .get(t.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("latchkey_auth_account_lockouts_total"),
+        "{text}"
+    );
+}
+
+async fn an_operator_or_a_password_reset_lifts_a_lock(backend: Backend) {
+    let Some(t) = TestApp::spawn_with(backend, no_rate_limits).await else {
+        return;
+    };
+    t.user("locked@example.com").await;
+    for _ in 0..11 {
+        wrong(&t, "locked@example.com").await;
+    }
+    let r = t
+        .post(
+            "/api/v1/login",
+            json!({"email": "locked@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let user = t
+        .app
+        .store
+        .user_by_email("locked@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    t.app.unlock(&user).await.unwrap();
+    t.login("locked@example.com", PASSWORD).await;
+    for _ in 0..11 {
+        wrong(&t, "locked@example.com").await;
+    }
+    t.post(
+        "/api/v1/password/forgot",
+        json!({"email": "locked@example.com"}),
+    )
+    .await;
+    let token = t
+        .smtp
+        .wait_for("locked@example.com", 1)
+        .await
+        .remove(0)
+        .token();
+    let r = t
+        .post(
+            "/api/v1/password/reset",
+            json!({"token": token, "new_password": "fresh start 2026"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    t.login("locked@example.com", "fresh start 2026").await;
+}
+
+async fn per_ip_limits_ignore_untrusted_forwarded_for(backend: Backend) {
+    let Some(t) = TestApp::spawn_with(backend, |c| {
+        c.rate_limit.login_per_ip = "5/min".parse().unwrap();
+        c.rate_limit.login_per_account = "off".parse().unwrap();
+    })
+    .await
+    else {
+        return;
+    };
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let r = t
+            .client
+            .post(t.url("/api/v1/login"))
+            .header("x-forwarded-for", format!("203.0.113.{i}"))
+            .json(&json!({"email": format!("u{i}@example.com"), "password": "whatever-pw"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status());
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            let retry: u64 = r
+                .headers()
+                .get("retry-after")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=60).contains(&retry));
+            problem(r, StatusCode::TOO_MANY_REQUESTS, "rate-limited").await;
+        }
+    }
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::UNAUTHORIZED)
+            .count(),
+        5,
+        "{statuses:?}"
+    );
+    let text = t
+        .client
+        .get(t.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("latchkey_auth_rate_limited_total{endpoint=\"login\"}"),
+        "{text}"
+    );
+}
+
+async fn a_trusted_proxy_passes_on_the_client_address(backend: Backend) {
+    let Some(t) = TestApp::spawn_with(backend, |c| {
+        c.trusted_proxies = vec!["127.0.0.1".into()];
+        c.rate_limit.forgot_per_ip = "2/min".parse().unwrap();
+    })
+    .await
+    else {
+        return;
+    };
+    let forgot = |ip: &'static str| {
+        t.client
+            .post(t.url("/api/v1/password/forgot"))
+            .header("x-forwarded-for", format!("{ip}, 127.0.0.1"))
+            .json(&json!({"email": format!("{}@example.com", ip.replace('.', "-"))}))
+            .send()
+    };
+    for _ in 0..2 {
+        assert_eq!(
+            forgot("198.51.100.7").await.unwrap().status(),
+            StatusCode::ACCEPTED
+        );
+    }
+    assert_eq!(
+        forgot("198.51.100.7").await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        forgot("198.51.100.8").await.unwrap().status(),
+        StatusCode::ACCEPTED,
+        "another client"
+    );
+}
+
+async fn every_hammered_endpoint_is_limited(backend: Backend) {
+    let Some(t) = TestApp::spawn_with(backend, |c| {
+        let two = || "2/min".parse().unwrap();
+        c.rate_limit.signup_per_ip = two();
+        c.rate_limit.resend_per_ip = two();
+        c.rate_limit.refresh_per_ip = two();
+        c.rate_limit.forgot_per_account = two();
+    })
+    .await
+    else {
+        return;
+    };
+    type Body = fn(usize) -> Value;
+    let cases: [(&str, Body); 4] = [
+        (
+            "/api/v1/signup",
+            |i| json!({"email": format!("s{i}@example.com"), "password": PASSWORD}),
+        ),
+        (
+            "/api/v1/email/verify/resend",
+            |i| json!({"email": format!("r{i}@example.com")}),
+        ),
+        (
+            "/api/v1/token/refresh",
+            |_| json!({"refresh_token": "x".repeat(43)}),
+        ),
+        (
+            "/api/v1/password/forgot",
+            |_| json!({"email": "same@example.com"}),
+        ),
+    ];
+    for (path, body) in cases {
+        for i in 0..2 {
+            let r = t.post(path, body(i)).await;
+            assert_ne!(r.status(), StatusCode::TOO_MANY_REQUESTS, "{path}");
+        }
+        let r = t.post(path, body(9)).await;
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "{path}");
+        assert!(r.headers().get("retry-after").is_some());
+    }
+}
+
+async fn two_nodes_share_one_limit_through_redis(backend: Backend) {
+    let Some(redis) = latchkey_store::testing::redis_test_url().await else {
+        return;
+    };
+    let Some(a) = TestApp::spawn_with(backend, |c| {
+        no_rate_limits(c);
+        c.redis_url = redis.clone();
+    })
+    .await
+    else {
+        return;
+    };
+    let mut second = a.app.config.clone();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        a.dir.path().join("master.key"),
+        dir.path().join("master.key"),
+    )
+    .unwrap();
+    second.data_dir = dir.path().to_path_buf();
+    second.public_url = String::new();
+    let b = TestApp::start(second, dir).await;
+    // Unique: every test run shares the one Redis.
+    let email = format!("shared-{}@example.com", uuid_like());
+    let email = email.as_str();
+    a.user(email).await;
+    for i in 0..10 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(wrong(node, email).await.status(), StatusCode::UNAUTHORIZED);
+    }
+    // Ten failures spread over two nodes lock the account on both.
+    assert_eq!(
+        wrong(&a, email).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        wrong(&b, email).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let user = a.app.store.user_by_email(email).await.unwrap().unwrap();
+    b.app.unlock(&user).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    a.login(email, PASSWORD).await;
+}
+
+crate::on_both_backends!(
+    ten_failures_lock_and_a_lock_looks_the_same_for_unknown_names,
+    fifty_parallel_guesses_count_as_fifty,
+    an_operator_or_a_password_reset_lifts_a_lock,
+    per_ip_limits_ignore_untrusted_forwarded_for,
+    a_trusted_proxy_passes_on_the_client_address,
+    every_hammered_endpoint_is_limited,
+    two_nodes_share_one_limit_through_redis,
+);
+
+fn uuid_like() -> String {
+    format!("{:x}", rand::random::<u64>())
+}
+
+/// Login time must not tell an existing account from an unknown one, with a
+/// wrong password or an empty one: each costs one argon2 hash. Samples are
+/// interleaved so that load on the machine falls on both sides alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_timing_does_not_tell_accounts_apart() {
+    let Some(t) = TestApp::spawn_with(Backend::Sqlite, |c| {
+        no_rate_limits(c);
+        c.lockout.threshold = 100_000;
+        c.lockout.hourly_cap = 100_000;
+    })
+    .await
+    else {
+        return;
+    };
+    t.user("exists@example.com").await;
+    const SAMPLES: usize = 200;
+    let cases = [
+        ("exists@example.com", "wrong password"),
+        ("missing@example.com", "wrong password"),
+        ("exists@example.com", ""),
+        ("missing@example.com", ""),
+    ];
+    let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(SAMPLES); cases.len()];
+    for _ in 0..SAMPLES {
+        for (i, (email, password)) in cases.iter().enumerate() {
+            let started = std::time::Instant::now();
+            let r = t
+                .post(
+                    "/api/v1/login",
+                    json!({"email": email, "password": password}),
+                )
+                .await;
+            times[i].push(started.elapsed().as_secs_f64() * 1000.0);
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let m: Vec<f64> = times.iter_mut().map(median).collect();
+    eprintln!(
+        "login medians over {SAMPLES} samples: existing {:.2} ms, unknown {:.2} ms; empty password: existing {:.2} ms, unknown {:.2} ms",
+        m[0], m[1], m[2], m[3]
+    );
+    assert!(
+        (m[0] - m[1]).abs() < 3.0,
+        "wrong password: existing {} ms vs unknown {} ms",
+        m[0],
+        m[1]
+    );
+    assert!(
+        (m[2] - m[3]).abs() < 3.0,
+        "empty password: existing {} ms vs unknown {} ms",
+        m[2],
+        m[3]
+    );
+    // An empty password takes no shortcut: it costs a hash like any other.
+    assert!(
+        (m[0] - m[2]).abs() < 3.0,
+        "empty {} ms vs non-empty {} ms",
+        m[2],
+        m[0]
+    );
+}
