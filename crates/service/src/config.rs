@@ -334,13 +334,13 @@ impl UiConfig {
                 ));
             }
         }
-        if let Some(dir) = &self.theme_dir {
-            if !dir.is_dir() {
-                return Err(invalid(
-                    "ui.theme_dir",
-                    format!("{} is not a directory", dir.display()),
-                ));
-            }
+        if let Some(dir) = &self.theme_dir
+            && !dir.is_dir()
+        {
+            return Err(invalid(
+                "ui.theme_dir",
+                format!("{} is not a directory", dir.display()),
+            ));
         }
         Ok(())
     }
