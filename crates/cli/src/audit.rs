@@ -2,10 +2,10 @@
 
 use anyhow::bail;
 use clap::Subcommand;
-use latchkey_core::audit::{ChainBreak, ChainCheck};
+use latchkey_core::audit::ChainBreak;
 use latchkey_core::clock::rfc3339;
 use latchkey_core::{UnixTime, UserId};
-use latchkey_http::App;
+use latchkey_service::{App, ChainVerdict};
 
 const PAGE: u32 = 1000;
 
@@ -32,13 +32,7 @@ pub async fn run(app: &App, cmd: AuditCommand) -> anyhow::Result<()> {
         AuditCommand::Verify => verify(app).await,
         AuditCommand::List { user, since, json } => {
             let user = match user {
-                Some(email) => {
-                    let email = App::parse_email(&email)?;
-                    let Some(u) = app.store.user_by_email(email.key()).await? else {
-                        bail!("no account with the address {email}");
-                    };
-                    Some(u.id)
-                }
+                Some(who) => Some(crate::user::find(app, &who).await?.id),
                 None => None,
             };
             let since = since.as_deref().map(parse_time).transpose()?;
@@ -48,35 +42,25 @@ pub async fn run(app: &App, cmd: AuditCommand) -> anyhow::Result<()> {
 }
 
 async fn verify(app: &App) -> anyhow::Result<()> {
-    let (first, previous, head) = app.store.audit_bounds().await?;
-    let mut check = ChainCheck::start(first, previous);
-    let mut after = first - 1;
-    let outcome = loop {
-        let page = app.store.audit_events(None, None, after, PAGE).await?;
-        let Some(last) = page.last() else {
-            break check.finish(head);
-        };
-        after = last.seq;
-        if let Err(e) = page.iter().try_for_each(|row| check.next(row)) {
-            break Err(e);
-        }
-    };
-    match outcome {
-        Ok(()) => {
-            println!(
-                "audit chain intact: {} events (seq {first} to {head})",
-                check.checked
-            );
+    match app.admin().verify_audit_chain().await? {
+        ChainVerdict::Intact {
+            checked,
+            first,
+            head,
+        } => {
+            println!("audit chain intact: {checked} events (seq {first} to {head})");
             Ok(())
         }
-        Err(ChainBreak::Changed { seq }) => bail!("audit chain broken: event {seq} was changed"),
-        Err(ChainBreak::Broken { seq, expected_seq }) if seq > expected_seq => {
+        ChainVerdict::Broken(ChainBreak::Changed { seq }) => {
+            bail!("audit chain broken: event {seq} was changed")
+        }
+        ChainVerdict::Broken(ChainBreak::Broken { seq, expected_seq }) if seq > expected_seq => {
             bail!(
                 "audit chain broken: events {expected_seq} to {} were removed",
                 seq - 1
             )
         }
-        Err(ChainBreak::Broken { seq, expected_seq }) => bail!(
+        ChainVerdict::Broken(ChainBreak::Broken { seq, expected_seq }) => bail!(
             "audit chain broken at event {seq}: it does not follow event {} (an event was inserted, removed or changed before it)",
             expected_seq - 1
         ),
@@ -91,7 +75,7 @@ async fn list(
 ) -> anyhow::Result<()> {
     let mut after = 0;
     loop {
-        let page = app.store.audit_events(user, since, after, PAGE).await?;
+        let page = app.admin().audit_events(user, since, after, PAGE).await?;
         let Some(last) = page.last() else {
             return Ok(());
         };

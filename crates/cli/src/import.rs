@@ -2,7 +2,6 @@
 //! another system with their hashes as they are (bcrypt, scrypt, PBKDF2,
 //! argon2); each is upgraded to argon2id at its owner's next login.
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -11,11 +10,8 @@ use anyhow::{Context as _, bail};
 use clap::{Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use latchkey_core::import::ImportRow;
-use latchkey_core::{NewUser, UnixTime, UserId};
-use latchkey_store::{Conflict, Store, StoreError, Write};
+use latchkey_service::{App, Importer};
 
-/// Rows written per transaction.
-const BATCH: usize = 1000;
 /// Rejected rows printed in full; the rest are counted.
 const SHOW_REJECTED: usize = 200;
 
@@ -37,17 +33,7 @@ pub enum Format {
     Csv,
 }
 
-struct Importer<'a> {
-    store: &'a dyn Store,
-    now: UnixTime,
-    batch: Vec<(u64, NewUser)>,
-    seen_emails: HashMap<String, u64>,
-    seen_usernames: HashMap<String, u64>,
-    imported: u64,
-    rejected: Vec<(u64, String)>,
-}
-
-pub async fn run(store: &dyn Store, now: UnixTime, cmd: ImportCommand) -> anyhow::Result<()> {
+pub async fn run(app: &App, cmd: ImportCommand) -> anyhow::Result<()> {
     let ImportCommand::Users { file, format } = cmd;
     let started = Instant::now();
     let size = std::fs::metadata(&file)
@@ -59,20 +45,12 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: ImportCommand) -> anyhow
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut importer = Importer {
-        store,
-        now,
-        batch: Vec::with_capacity(BATCH),
-        seen_emails: HashMap::new(),
-        seen_usernames: HashMap::new(),
-        imported: 0,
-        rejected: Vec::new(),
-    };
+    let mut importer = app.admin().importer();
     match format {
         Format::Jsonl => read_jsonl(&file, &mut importer, &progress).await?,
         Format::Csv => read_csv(&file, &mut importer, &progress).await?,
     }
-    importer.flush().await?;
+    importer.finish().await?;
     progress.finish_and_clear();
     for (line, why) in importer.rejected.iter().take(SHOW_REJECTED) {
         eprintln!("line {line}: {why}");
@@ -100,7 +78,7 @@ pub async fn run(store: &dyn Store, now: UnixTime, cmd: ImportCommand) -> anyhow
 
 async fn read_jsonl(
     file: &Path,
-    importer: &mut Importer<'_>,
+    importer: &mut Importer,
     progress: &ProgressBar,
 ) -> anyhow::Result<()> {
     let reader = BufReader::new(std::fs::File::open(file)?);
@@ -119,7 +97,7 @@ async fn read_jsonl(
 
 async fn read_csv(
     file: &Path,
-    importer: &mut Importer<'_>,
+    importer: &mut Importer,
     progress: &ProgressBar,
 ) -> anyhow::Result<()> {
     let mut reader = csv::ReaderBuilder::new()
@@ -140,86 +118,11 @@ async fn read_csv(
             }
             Err(e) => {
                 let line = e.position().map_or(0, csv::Position::line);
-                importer.rejected.push((line, e.to_string()));
+                importer.reject(line, e.to_string());
             }
         }
         progress.set_position(reader.position().byte());
         progress.set_message(format!("{} imported", importer.imported));
     }
     Ok(())
-}
-
-impl Importer<'_> {
-    async fn row(&mut self, line: u64, row: Result<ImportRow, String>) -> anyhow::Result<()> {
-        let user = match row.and_then(ImportRow::into_new_user) {
-            Ok(user) => user,
-            Err(why) => {
-                self.rejected.push((line, why));
-                return Ok(());
-            }
-        };
-        if let Some(email) = &user.email
-            && let Some(first) = self.seen_emails.insert(email.key().to_owned(), line)
-        {
-            self.rejected
-                .push((line, format!("email: the same address is on line {first}")));
-            return Ok(());
-        }
-        if let Some(name) = &user.username
-            && let Some(first) = self.seen_usernames.insert(name.key().to_owned(), line)
-        {
-            self.rejected.push((
-                line,
-                format!("username: the same username is on line {first}"),
-            ));
-            return Ok(());
-        }
-        self.batch.push((line, user));
-        if self.batch.len() >= BATCH {
-            self.flush().await?;
-        }
-        Ok(())
-    }
-
-    /// Writes the batch in one transaction; when an account in it already
-    /// exists, writes its rows one by one to find and report which.
-    async fn flush(&mut self) -> anyhow::Result<()> {
-        let batch = std::mem::take(&mut self.batch);
-        let writes = batch
-            .iter()
-            .map(|(_, new)| Write::InsertUser {
-                id: UserId::generate(),
-                new: new.clone(),
-            })
-            .collect();
-        match self.store.apply(writes, self.now).await {
-            Ok(()) => self.imported += batch.len() as u64,
-            Err(StoreError::Conflict(_)) => {
-                for (line, new) in batch {
-                    let write = Write::InsertUser {
-                        id: UserId::generate(),
-                        new,
-                    };
-                    match self.store.apply(vec![write], self.now).await {
-                        Ok(()) => self.imported += 1,
-                        Err(StoreError::Conflict(which)) => {
-                            let why = match which {
-                                Conflict::Email => {
-                                    "email: an account with this address already exists"
-                                }
-                                Conflict::Username => {
-                                    "username: an account with this username already exists"
-                                }
-                                Conflict::Other => "the account collides with an existing one",
-                            };
-                            self.rejected.push((line, why.into()));
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-            }
-            Err(e) => return Err(e.into()),
-        }
-        Ok(())
-    }
 }

@@ -3,7 +3,7 @@
 use anyhow::bail;
 use clap::Subcommand;
 use latchkey_core::clock::rfc3339;
-use latchkey_http::App;
+use latchkey_service::App;
 use latchkey_store::MailStatus;
 
 #[derive(Debug, Subcommand)]
@@ -41,7 +41,7 @@ pub async fn run(app: &App, cmd: MailCommand) -> anyhow::Result<()> {
             } else {
                 None
             };
-            let mails = app.store.list_mail(status, limit).await?;
+            let mails = app.admin().list_mail(status, limit).await?;
             if !json {
                 println!(
                     "{:<36}  {:<16}  {:<7}  {:>8}  {:<25}  {:<32}  last error",
@@ -77,7 +77,7 @@ pub async fn run(app: &App, cmd: MailCommand) -> anyhow::Result<()> {
             }
         }
         MailCommand::Requeue { id } => {
-            if !app.store.requeue_mail(&id, app.clock.now()).await? {
+            if !app.admin().requeue_mail(&id).await? {
                 bail!("no dead message with id {id}");
             }
             println!("requeued {id}; a running server sends it within seconds");

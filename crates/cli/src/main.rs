@@ -13,9 +13,8 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use latchkey_core::audit::AuditKind;
 use latchkey_core::{Clock, SystemClock};
-use latchkey_http::{App, Config, Overrides};
+use latchkey_service::{App, Config, Overrides};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -111,12 +110,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let (listener, config) = serve::bind(config).await?;
             serve::run(start(config).await?, listener).await
         }
-        Command::Import(cmd) => {
-            std::fs::create_dir_all(&config.data_dir)
-                .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
-            let store = latchkey_store::migrate(&config.database_url).await?;
-            import::run(&*store, SystemClock.now(), cmd).await
-        }
+        Command::Import(cmd) => import::run(&start(config).await?, cmd).await,
         Command::Migrate => {
             std::fs::create_dir_all(&config.data_dir)
                 .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
@@ -124,15 +118,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::User(cmd) => user::run(&*start(config).await?, cmd).await,
-        Command::Mail(cmd) => mail::run(&*start(config).await?, cmd).await,
-        Command::Audit(cmd) => audit::run(&*start(config).await?, cmd).await,
+        Command::User(cmd) => user::run(&start(config).await?, cmd).await,
+        Command::Mail(cmd) => mail::run(&start(config).await?, cmd).await,
+        Command::Audit(cmd) => audit::run(&start(config).await?, cmd).await,
         Command::Keys(KeysCommand::Rotate) => {
-            let app = start(config).await?;
-            let kid = app.keys.rotate(app.clock.now()).await?;
-            let detail = serde_json::json!({ "kid": kid });
-            app.audit(AuditKind::KeysRotated, "success", None, None, detail)
-                .await;
+            let kid = start(config).await?.admin().rotate_keys().await?;
             println!(
                 "new signing key {kid}; earlier keys stay published until their tokens expire"
             );
@@ -141,10 +131,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn start(config: Config) -> anyhow::Result<Arc<App>> {
+async fn start(config: Config) -> anyhow::Result<App> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let master = std::env::var("LATCHKEY_MASTER_KEY").ok();
     let fetch = latchkey_http::outbound::client().map_err(anyhow::Error::msg)?;
-    let app = App::start(config, clock, master.as_deref(), fetch).await?;
-    Ok(Arc::new(app))
+    Ok(App::start(config, clock, master.as_deref(), fetch).await?)
 }

@@ -1,10 +1,8 @@
 //! `latchkey serve`: listen, serve, and on SIGTERM or Ctrl-C finish the
 //! requests in flight and exit 0.
 
-use std::sync::Arc;
-
 use anyhow::Context as _;
-use latchkey_http::{App, Config};
+use latchkey_service::{App, Config};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -22,24 +20,24 @@ pub async fn bind(mut config: Config) -> anyhow::Result<(TcpListener, Config)> {
     Ok((listener, config))
 }
 
-pub async fn run(app: Arc<App>, listener: TcpListener) -> anyhow::Result<()> {
+pub async fn run(app: App, listener: TcpListener) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
-    if app.mailer.uses_files() {
+    if app.mail_goes_to_files() {
         tracing::warn!(
-            dir = %app.config.data_dir.join("mail").display(),
+            dir = %app.config().data_dir.join("mail").display(),
             "no SMTP server configured: emails are written as .eml files and their links logged; \
              set LATCHKEY_SMTP_HOST for real delivery"
         );
     }
     tracing::info!(
         listen = %local,
-        public_url = %app.config.public_url,
-        backend = app.store.backend().name(),
+        public_url = %app.config().public_url,
+        backend = app.backend_name(),
         "latchkey is ready"
     );
     println!(
         "Latchkey listening on http://{local} (public URL {})",
-        app.config.public_url
+        app.config().public_url
     );
     let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let shutdown = async move {

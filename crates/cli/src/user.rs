@@ -2,12 +2,11 @@
 
 use std::io::BufRead as _;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use clap::Subcommand;
-use latchkey_core::audit::AuditKind;
 use latchkey_core::clock::rfc3339;
 use latchkey_core::{User, UserId};
-use latchkey_http::App;
+use latchkey_service::App;
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -30,12 +29,21 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Disable an account and end its sessions.
-    Disable { email: String },
-    /// Enable a disabled account.
-    Enable { email: String },
-    /// Lift a login lockout of the account (on every node).
-    Unlock { email: String },
+    /// Disable an account (by email or username) and end its sessions.
+    Disable {
+        #[arg(value_name = "EMAIL_OR_USERNAME")]
+        user: String,
+    },
+    /// Enable a disabled account (by email or username).
+    Enable {
+        #[arg(value_name = "EMAIL_OR_USERNAME")]
+        user: String,
+    },
+    /// Lift a login lockout of the account (by email or username), on every node.
+    Unlock {
+        #[arg(value_name = "EMAIL_OR_USERNAME")]
+        user: String,
+    },
 }
 
 pub async fn run(app: &App, cmd: UserCommand) -> anyhow::Result<()> {
@@ -56,6 +64,7 @@ pub async fn run(app: &App, cmd: UserCommand) -> anyhow::Result<()> {
             let password = password.strip_suffix('\n').unwrap_or(&password);
             let password = password.strip_suffix('\r').unwrap_or(password);
             let user = app
+                .admin()
                 .create_user(email, username, password, verified)
                 .await
                 .map_err(describe)?;
@@ -70,7 +79,7 @@ pub async fn run(app: &App, cmd: UserCommand) -> anyhow::Result<()> {
                 );
             }
             loop {
-                let page = app.store.list_users(after, 500).await?;
+                let page = app.admin().list_users(after, 500).await?;
                 for u in &page {
                     print_user(u, json);
                 }
@@ -80,47 +89,34 @@ pub async fn run(app: &App, cmd: UserCommand) -> anyhow::Result<()> {
                 }
             }
         }
-        UserCommand::Disable { email } => set_disabled(app, &email, true).await?,
-        UserCommand::Enable { email } => set_disabled(app, &email, false).await?,
-        UserCommand::Unlock { email } => {
-            let email = App::parse_email(&email)?;
-            let Some(user) = app.store.user_by_email(email.key()).await? else {
-                bail!("no account with the address {email}");
-            };
-            app.unlock(&user).await?;
-            println!("{} unlocked", email_of(&user));
+        UserCommand::Disable { user } => set_disabled(app, &user, true).await?,
+        UserCommand::Enable { user } => set_disabled(app, &user, false).await?,
+        UserCommand::Unlock { user } => {
+            let user = find(app, &user).await?;
+            app.admin().unlock(&user).await?;
+            println!("{} unlocked", name_of(&user));
         }
     }
     Ok(())
 }
 
-async fn set_disabled(app: &App, email: &str, disabled: bool) -> anyhow::Result<()> {
-    let email = App::parse_email(email)?;
-    let Some(user) = app.store.user_by_email(email.key()).await? else {
-        bail!("no account with the address {email}");
-    };
-    app.store
-        .set_disabled(user.id, disabled, app.clock.now())
-        .await?;
-    let kind = if disabled {
-        AuditKind::AccountDisabled
-    } else {
-        AuditKind::AccountEnabled
-    };
-    app.audit(
-        kind,
-        "success",
-        Some(user.id),
-        None,
-        serde_json::Value::Null,
-    )
-    .await;
+/// The account an email address or a username names.
+pub async fn find(app: &App, who: &str) -> anyhow::Result<User> {
+    app.admin().find_user(who).await.map_err(|e| match e {
+        latchkey_core::Error::NotFound => anyhow::anyhow!("no account {who:?}"),
+        other => other.into(),
+    })
+}
+
+async fn set_disabled(app: &App, who: &str, disabled: bool) -> anyhow::Result<()> {
+    let user = find(app, who).await?;
+    app.admin().set_disabled(&user, disabled).await?;
     let word = if disabled {
         "disabled (all sessions ended)"
     } else {
         "enabled"
     };
-    println!("{} {word}", email_of(&user));
+    println!("{} {word}", name_of(&user));
     Ok(())
 }
 
@@ -164,4 +160,11 @@ fn describe(e: latchkey_core::Error) -> anyhow::Error {
 
 fn email_of(u: &User) -> &str {
     u.email_str().unwrap_or("-")
+}
+
+/// The account's address, or its username when it has none.
+fn name_of(u: &User) -> &str {
+    u.email_str()
+        .or_else(|| u.username.as_ref().map(|n| n.as_str()))
+        .unwrap_or("-")
 }

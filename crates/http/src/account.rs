@@ -49,7 +49,7 @@ pub async fn my_events(
     State(app): State<AppState>,
     principal: Principal,
 ) -> Result<Json<EventList>, ApiError> {
-    let events = app.my_events(principal.user.id).await?;
+    let events = app.account().my_events(principal.user.id).await?;
     Ok(Json(EventList {
         events: events
             .into_iter()
@@ -71,7 +71,7 @@ pub async fn sessions(
     State(app): State<AppState>,
     principal: Principal,
 ) -> Result<Json<SessionList>, ApiError> {
-    let sessions = app.sessions(&principal).await?;
+    let sessions = app.sessions().list(&principal).await?;
     Ok(Json(SessionList {
         sessions: sessions
             .iter()
@@ -89,7 +89,7 @@ pub async fn end_session(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    app.end_session(&principal, &id).await?;
+    app.sessions().end_session(&principal, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -102,7 +102,8 @@ pub async fn change_password(
     principal: Principal,
     ApiJson(req): ApiJson<ChangePasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
-    app.change_password(&principal, &req.current_password, &req.new_password)
+    app.account()
+        .change_password(&principal, &req.current_password, &req.new_password)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -36,7 +36,9 @@ pub async fn signup(
         .as_deref()
         .map(App::parse_username)
         .transpose()?;
-    app.signup(email, username, &req.password, &client).await?;
+    app.auth()
+        .signup(email, username, &req.password, &client)
+        .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(StatusBody {
@@ -61,13 +63,13 @@ pub async fn login(
         (None, Some(u)) => LoginId::from_username_input(u),
         _ => return Err(Error::invalid("email", "give either email or username").into()),
     };
-    let issued = app.login(id, &req.password, client).await?;
+    let issued = app.auth().login(id, &req.password, client).await?;
     let mut response = Json(TokenResponse::from(&issued)).into_response();
     if let Some(value) = issued.cookie_token.as_ref().and_then(|t| {
         cookie::set(
             t.expose(),
-            app.config.session.absolute_timeout_secs,
-            app.config.is_https(),
+            app.config().session.absolute_timeout_secs,
+            app.config().is_https(),
         )
     }) {
         response.headers_mut().insert(header::SET_COOKIE, value);
@@ -83,7 +85,7 @@ pub async fn refresh(
     client: ClientInfo,
     ApiJson(req): ApiJson<RefreshRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    let issued = app.refresh(&req.refresh_token, &client).await?;
+    let issued = app.sessions().refresh(&req.refresh_token, &client).await?;
     Ok(Json(TokenResponse::from(&issued)))
 }
 
@@ -94,10 +96,10 @@ pub async fn logout(
     State(app): State<AppState>,
     principal: Principal,
 ) -> Result<Response, ApiError> {
-    app.logout(&principal).await?;
+    app.sessions().logout(&principal).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     response
         .headers_mut()
-        .insert(header::SET_COOKIE, cookie::clear(app.config.is_https()));
+        .insert(header::SET_COOKIE, cookie::clear(app.config().is_https()));
     Ok(response)
 }

@@ -1,7 +1,6 @@
 //! Extractors: strict JSON bodies, the signed-in caller, the client's details.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
@@ -17,7 +16,7 @@ use latchkey_service::{App, ClientInfo, Principal};
 
 /// The router's state: the application, shared by every request.
 #[derive(Debug, Clone)]
-pub struct AppState(pub Arc<App>);
+pub struct AppState(pub App);
 
 impl std::ops::Deref for AppState {
     type Target = App;
@@ -108,13 +107,13 @@ async fn authenticate(parts: &Parts, app: &AppState) -> Result<Principal, ApiErr
         // A JWS has dots; an opaque session token (the compatibility
         // routes' `sessionToken`) has none.
         return Ok(if token.contains('.') {
-            app.authenticate_bearer(token).await?
+            app.sessions().authenticate_bearer(token).await?
         } else {
-            app.authenticate_cookie(token).await?
+            app.sessions().authenticate_cookie(token).await?
         });
     }
-    if let Some(token) = cookie::read(&parts.headers, app.config.is_https()) {
-        return Ok(app.authenticate_cookie(&token).await?);
+    if let Some(token) = cookie::read(&parts.headers, app.config().is_https()) {
+        return Ok(app.sessions().authenticate_cookie(&token).await?);
     }
     Err(Error::Unauthenticated.into())
 }
@@ -133,7 +132,7 @@ impl FromRequestParts<AppState> for ClientInfo {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip());
-        let trusted = |ip: &IpAddr| app.trusted_proxies.iter().any(|net| net.contains(ip));
+        let trusted = |ip: &IpAddr| app.trusted_proxies().iter().any(|net| net.contains(ip));
         let ip = peer.map(|peer| {
             if !trusted(&peer) {
                 return peer;

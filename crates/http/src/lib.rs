@@ -17,7 +17,6 @@ pub(crate) mod ui;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 pub use axum::Json;
@@ -98,11 +97,11 @@ pub fn check(config: &Config) -> Result<(), ConfigError> {
 }
 
 /// The whole application as a router.
-pub fn router(app: Arc<App>) -> Result<Router, ConfigError> {
+pub fn router(app: App) -> Result<Router, ConfigError> {
     let _ = crate::metrics::handle();
-    let pages = ui::pages(&app.config)?;
+    let pages = ui::pages(app.config())?;
     Ok(Router::new()
-        .merge(compat::router(&app.config))
+        .merge(compat::router(app.config()))
         .merge(auth::router())
         .merge(account::router())
         .merge(recovery::router())
@@ -110,58 +109,44 @@ pub fn router(app: Arc<App>) -> Result<Router, ConfigError> {
         .merge(ui::router(pages))
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(cors(&app.config.cors_origins))
+        .layer(cors(&app.config().cors_origins))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
-            middleware::page_csp(&app.config.ui),
+            middleware::page_csp(&app.config().ui),
             middleware::security_headers,
         ))
         .layer(axum::middleware::from_fn(middleware::observe))
         .with_state(AppState(app)))
 }
 
-/// How often each node re-reads the signing keys, to pick up rotations.
-const KEY_RELOAD_EVERY: Duration = Duration::from_secs(60);
+/// How often the Prometheus recorder drops stale histogram samples.
+const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// Serves until `shutdown` resolves, then finishes the requests in flight.
+/// The node's background work (outbox worker, upkeep) runs meanwhile.
 pub async fn serve(
-    app: Arc<App>,
+    app: App,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let reloader = {
-        let app = app.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(KEY_RELOAD_EVERY);
+    let router = router(app.clone()).map_err(std::io::Error::other)?;
+    let background = app.background().start();
+    let metrics_upkeep = tokio::spawn(async {
+        let mut tick = tokio::time::interval(METRICS_UPKEEP_EVERY);
+        loop {
             tick.tick().await;
-            loop {
-                tick.tick().await;
-                if let Err(e) = app.keys.reload(app.clock.now()).await {
-                    tracing::warn!(error = %e, "could not reload signing keys");
-                }
-                app.prune_audit().await;
-                app.prune_sessions().await;
-                if let Some(h) = metrics::handle() {
-                    h.run_upkeep();
-                }
+            if let Some(h) = metrics::handle() {
+                h.run_upkeep();
             }
-        })
-    };
-    let (stop_mail, mail_stopped) = tokio::sync::watch::channel(false);
-    let mail_worker = tokio::spawn(latchkey_service::mail::worker::run(
-        app.clone(),
-        mail_stopped,
-    ));
-    let router = router(app).map_err(std::io::Error::other)?;
+        }
+    });
     let result = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await;
-    reloader.abort();
-    // Let the worker finish the message in hand; a lease covers the rest.
-    let _ = stop_mail.send(true);
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), mail_worker).await;
+    metrics_upkeep.abort();
+    background.stop().await;
     result
 }

@@ -32,7 +32,7 @@ pub async fn health() -> Json<StatusBody> {
 #[utoipa::path(get, path = "/ready", tag = "operations",
     responses((status = 200, body = StatusBody), (status = 503, body = StatusBody)))]
 pub async fn ready(State(app): State<AppState>) -> Response {
-    match app.store.ping().await {
+    match app.ready().await {
         Ok(()) => Json(StatusBody { status: "ready" }).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
@@ -66,7 +66,7 @@ pub async fn metrics() -> Response {
 /// The public keys that verify access tokens.
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "operations", responses((status = 200, content_type = "application/json")))]
 pub async fn jwks(State(app): State<AppState>) -> Response {
-    let mut response = Json(app.keys.jwks().as_ref().clone()).into_response();
+    let mut response = Json(app.jwks().as_ref().clone()).into_response();
     // Public data; caches may keep it briefly.
     response.headers_mut().insert(
         header::CACHE_CONTROL,

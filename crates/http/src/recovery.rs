@@ -78,7 +78,7 @@ pub async fn verify(
     client: ClientInfo,
     ApiJson(req): ApiJson<TokenRequest>,
 ) -> Result<Json<StatusBody>, ApiError> {
-    app.verify_email(&req.token, &client).await?;
+    app.recovery().verify_email(&req.token, &client).await?;
     Ok(Json(StatusBody { status: "verified" }))
 }
 
@@ -90,7 +90,7 @@ pub async fn resend(
     client: ClientInfo,
     ApiJson(req): ApiJson<EmailRequest>,
 ) -> Result<Response, ApiError> {
-    app.0
+    app.recovery()
         .resend_verification(App::parse_email(&req.email)?, &client)
         .await?;
     Ok(accepted())
@@ -105,7 +105,7 @@ pub async fn forgot(
     client: ClientInfo,
     ApiJson(req): ApiJson<EmailRequest>,
 ) -> Result<Response, ApiError> {
-    app.0
+    app.recovery()
         .forgot_password(App::parse_email(&req.email)?, &client)
         .await?;
     Ok(accepted())
@@ -118,7 +118,7 @@ pub async fn validate(
     State(app): State<AppState>,
     ApiQuery(q): ApiQuery<TokenQuery>,
 ) -> Result<Json<ValidBody>, ApiError> {
-    let email = app.validate_reset(&q.token).await?;
+    let email = app.recovery().validate_reset(&q.token).await?;
     Ok(Json(ValidBody { valid: true, email }))
 }
 
@@ -130,7 +130,8 @@ pub async fn reset(
     client: ClientInfo,
     ApiJson(req): ApiJson<ResetRequest>,
 ) -> Result<StatusCode, ApiError> {
-    app.reset_password(&req.token, &req.new_password, &client)
+    app.recovery()
+        .reset_password(&req.token, &req.new_password, &client)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -145,7 +146,8 @@ pub async fn change_email(
     ApiJson(req): ApiJson<ChangeEmailRequest>,
 ) -> Result<Response, ApiError> {
     let new_email = App::parse_email(&req.new_email)?;
-    app.request_email_change(&principal, new_email, &req.current_password)
+    app.account()
+        .request_email_change(&principal, new_email, &req.current_password)
         .await?;
     Ok(accepted())
 }

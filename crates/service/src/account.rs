@@ -1,162 +1,22 @@
-//! Who is calling, and what a signed-in user can do to their own account.
+//! The signed-in user's own account: password and email changes, and
+//! their security events.
 
-use latchkey_core::session::Session;
-use latchkey_core::token::TokenHash;
-use latchkey_core::{Error, Password, SessionId, UserId};
+use latchkey_core::audit::{AuditKind, AuditRecord};
+use latchkey_core::{Email, Error, Password, UserId};
 use latchkey_store::{EndReason, TokenPurpose, Write};
-
-use crate::mail::MailKind;
+use serde_json::Value;
 use tracing::instrument;
 
-use latchkey_core::audit::AuditKind;
+use crate::audit::RECENT_EVENTS;
+use crate::context::{Ctx, Principal, capability};
+use crate::mail::MailKind;
 
-use crate::check_cache::{TokenCache, VerifiedToken};
-use crate::keys::{VerifyError, within_lifetime};
-use crate::{App, ClientInfo, Principal};
+capability!(
+    /// The signed-in user's own account.
+    Account
+);
 
-impl App {
-    /// The caller behind a bearer access token. The token must verify and its
-    /// session must still be open: logging out revokes access at once.
-    pub async fn authenticate_bearer(&self, token: &str) -> Result<Principal, Error> {
-        let now = self.clock.now();
-        let key = TokenCache::key(token);
-        let claims = match self.token_cache.get(&key) {
-            Some(known) => known,
-            None => {
-                let claims = match self.keys.verify(token, now) {
-                    // Another node may have rotated keys since we loaded them.
-                    Err(VerifyError::UnknownKey)
-                        if self.keys.reload_for_unknown_key(now).await? =>
-                    {
-                        self.keys.verify(token, now)
-                    }
-                    other => other,
-                }
-                .map_err(|_| Error::Unauthenticated)?;
-                let verified = VerifiedToken {
-                    sid: SessionId::parse(&claims.sid).ok_or(Error::Unauthenticated)?,
-                    sub: UserId::parse(&claims.sub).ok_or(Error::Unauthenticated)?,
-                    exp: claims.exp,
-                    nbf: claims.nbf,
-                };
-                self.token_cache.insert(key, verified);
-                verified
-            }
-        };
-        if !within_lifetime(claims.exp, claims.nbf, now) {
-            return Err(Error::Unauthenticated);
-        }
-        let sid = claims.sid;
-        let (session, user) = match self.session_cache.get(&sid) {
-            Some(known) => known,
-            None => {
-                let epoch = self.session_cache.epoch();
-                let read = self
-                    .store
-                    .session_with_user(sid)
-                    .await?
-                    .ok_or(Error::Unauthenticated)?;
-                self.session_cache.fill(sid, read.clone(), epoch);
-                read
-            }
-        };
-        if user.id != claims.sub || user.disabled || !session.is_active(now, &self.config.session) {
-            return Err(Error::Unauthenticated);
-        }
-        let principal = Principal {
-            user,
-            session,
-            client: ClientInfo::default(),
-        };
-        self.record_activity(principal, now).await
-    }
-
-    /// Keeps a used session from going idle, writing at most once a minute.
-    async fn record_activity(
-        &self,
-        mut principal: Principal,
-        now: i64,
-    ) -> Result<Principal, Error> {
-        if principal.session.activity_is_stale(now) {
-            self.store.touch_session(principal.session.id, now).await?;
-            self.session_cache.touched(&principal.session.id, now);
-            principal.session.last_seen_at = now;
-        }
-        Ok(principal)
-    }
-
-    /// The caller behind a session cookie; keeps the session alive.
-    pub async fn authenticate_cookie(&self, token: &str) -> Result<Principal, Error> {
-        let hash = TokenHash::of_presented(token).ok_or(Error::Unauthenticated)?;
-        let (session, user) = self
-            .store
-            .session_by_token(&hash)
-            .await?
-            .ok_or(Error::Unauthenticated)?;
-        let now = self.clock.now();
-        if user.disabled || !session.is_active(now, &self.config.session) {
-            return Err(Error::Unauthenticated);
-        }
-        let principal = Principal {
-            user,
-            session,
-            client: ClientInfo::default(),
-        };
-        self.record_activity(principal, now).await
-    }
-
-    /// The caller's sessions that are still usable, newest first.
-    pub async fn sessions(&self, principal: &Principal) -> Result<Vec<Session>, Error> {
-        let now = self.clock.now();
-        let open = self.store.open_sessions(principal.user.id).await?;
-        Ok(open
-            .into_iter()
-            .filter(|s| s.is_active(now, &self.config.session))
-            .collect())
-    }
-
-    /// Ends one of the caller's own sessions.
-    pub async fn end_session(&self, principal: &Principal, id: &str) -> Result<(), Error> {
-        let id = SessionId::parse(id).ok_or(Error::NotFound)?;
-        let ended = self
-            .end_one_session(principal.user.id, id, EndReason::Revoked)
-            .await?;
-        if !ended {
-            return Err(Error::NotFound);
-        }
-        let detail = serde_json::json!({ "session": id, "by": principal.session.id });
-        self.audit(
-            AuditKind::SessionEnded,
-            "success",
-            Some(principal.user.id),
-            Some(&principal.client),
-            detail,
-        )
-        .await;
-        Ok(())
-    }
-
-    /// Ends every session of the caller but the current one, in one write.
-    pub async fn end_other_sessions(&self, principal: &Principal) -> Result<(), Error> {
-        let user = principal.user.id;
-        self.commit(vec![Write::EndSessions {
-            user,
-            except: Some(principal.session.id),
-            reason: EndReason::Revoked,
-        }])
-        .await?;
-        let detail = serde_json::json!({ "all_but": principal.session.id });
-        self.audit(
-            AuditKind::SessionEnded,
-            "success",
-            Some(user),
-            Some(&principal.client),
-            detail,
-        )
-        .await;
-        Ok(())
-    }
-
+impl Account {
     /// Changes the password after checking the current one; every other
     /// session of the user ends.
     #[instrument(skip_all)]
@@ -167,7 +27,7 @@ impl App {
         new: &str,
     ) -> Result<(), Error> {
         let account = &principal.user;
-        let context = Self::password_context(account.email.as_ref(), account.username.as_ref());
+        let context = Ctx::password_context(account.email.as_ref(), account.username.as_ref());
         let new = self.acceptable_password(new, context).await?;
         let current = Password::parse_attempt(current).ok_or(Error::CurrentPasswordWrong)?;
         let hash = self.replacement_hash(account, new, Some(current)).await?;
@@ -197,41 +57,65 @@ impl App {
         .await;
         Ok(())
     }
+
+    /// Starts an email change: a link to the new address (the change takes
+    /// effect when it is used) and a notice to the old one. An address that
+    /// belongs to another account gets nothing, and the answer is the same.
+    #[instrument(skip_all)]
+    pub async fn request_email_change(
+        &self,
+        principal: &Principal,
+        new_email: Email,
+        current_password: &str,
+    ) -> Result<(), Error> {
+        self.check_current_password(principal, current_password)
+            .await?;
+        if self.store.user_by_email(new_email.key()).await?.is_some() {
+            return Ok(());
+        }
+        let user = &principal.user;
+        let mut writes = self.link_writes(
+            user.id,
+            TokenPurpose::ChangeEmail,
+            Some(&new_email),
+            &new_email,
+        )?;
+        writes.extend(self.notice(MailKind::EmailChanged, user, Some(&new_email))?);
+        self.commit(writes).await?;
+        self.audit(
+            AuditKind::EmailChangeRequested,
+            "success",
+            Some(user.id),
+            Some(&principal.client),
+            Value::Null,
+        )
+        .await;
+        Ok(())
+    }
+
+    /// The signed-in user's latest security events.
+    pub async fn my_events(&self, user: UserId) -> Result<Vec<AuditRecord>, Error> {
+        Ok(self.store.recent_audit_events(user, RECENT_EVENTS).await?)
+    }
 }
 
-impl App {
-    /// An account made by an administrator: unlike sign-up, a taken address
-    /// is an error the administrator sees.
-    pub async fn create_user(
+impl Ctx {
+    /// Checks the signed-in user's current password (for sensitive changes).
+    pub(crate) async fn check_current_password(
         &self,
-        email: latchkey_core::Email,
-        username: Option<latchkey_core::Username>,
-        password: &str,
-        verified: bool,
-    ) -> Result<latchkey_core::User, Error> {
-        let context = Self::password_context(Some(&email), username.as_ref());
-        let password = self.acceptable_password(password, context).await?;
+        principal: &Principal,
+        given: &str,
+    ) -> Result<(), Error> {
+        let given = Password::parse_attempt(given).ok_or(Error::CurrentPasswordWrong)?;
+        let stored = principal.user.password_hash.clone();
         let hasher = self.hasher.clone();
-        let hash = self
+        let verdict = self
             .pool
-            .run(move || hasher.hash(&password))
-            .await?
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        let new = latchkey_core::NewUser {
-            email: Some(email),
-            username,
-            password_hash: hash,
-            email_verified: verified,
-            custom_claims: serde_json::Map::new(),
-        };
-        self.store
-            .create_user(new, self.clock.now())
-            .await
-            .map_err(|e| match e {
-                latchkey_store::StoreError::Conflict(latchkey_store::Conflict::Email) => {
-                    Error::invalid("email", "an account with this address already exists")
-                }
-                other => other.into(),
-            })
+            .run(move || hasher.verify(&given, Some(&stored)))
+            .await?;
+        match verdict {
+            latchkey_core::password_hash::Verdict::Match { .. } => Ok(()),
+            latchkey_core::password_hash::Verdict::Mismatch => Err(Error::CurrentPasswordWrong),
+        }
     }
 }

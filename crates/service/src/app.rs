@@ -1,76 +1,35 @@
-//! The composition root: everything the use cases need, built once at start-up.
+//! The composition root: the application built once at start-up, and the
+//! capabilities callers reach it through. A caller (an HTTP handler, a CLI
+//! command) names the capability it uses: `app.auth().login(…)`.
 
 use std::os::unix::fs::DirBuilderExt;
 use std::sync::Arc;
 
 use latchkey_core::password_hash::Hasher;
-use latchkey_core::session::Session;
-use latchkey_core::token::SecretToken;
-use latchkey_core::{Clock, Email, Error, User, Username};
-use latchkey_store::Store;
+use latchkey_core::{Clock, Email, Error, Username};
 
+use crate::account::Account;
+use crate::admin::Admin;
+use crate::auth::Auth;
+use crate::background::Background;
 use crate::check_cache::{SessionCache, TokenCache};
 use crate::config::Config;
+use crate::context::Ctx;
 use crate::hash_pool::HashPool;
 use crate::keys::{KeyRing, MasterKey, parse_alg};
 use crate::mail::Mailer;
 use crate::outbound::Fetch;
+use crate::recovery::Recovery;
+use crate::sessions::Sessions;
 
 /// Requests' after-the-answer tasks (reset and verification mail) that may
 /// run at once; each is one lookup and one small transaction.
 const BACKGROUND_TASKS: usize = 64;
 
-/// Everything a request handler may need, built once at start-up.
-#[derive(Debug)]
-pub struct App {
-    pub config: Config,
-    pub store: Arc<dyn Store>,
-    pub hasher: Arc<Hasher>,
-    pub pool: HashPool,
-    pub keys: KeyRing,
-    pub mailer: Mailer,
-    /// Breached-password lists, if configured.
-    pub breached: crate::breached::BreachedChecker,
-    pub ephemeral: Arc<dyn latchkey_store::ephemeral::Ephemeral>,
-    /// Bounds the work requests leave running after their answer.
-    pub background: Arc<tokio::sync::Semaphore>,
-    /// Parsed once from `trusted_proxies`.
-    pub trusted_proxies: Vec<ipnet::IpNet>,
-    pub clock: Arc<dyn Clock>,
-    /// Open sessions recently checked (see [`SessionCache`]).
-    pub session_cache: SessionCache,
-    /// Access tokens recently verified.
-    pub token_cache: TokenCache,
-}
-
-/// What the client told us about itself, bounded.
-#[derive(Debug, Clone, Default)]
-pub struct ClientInfo {
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-    /// This request's id, for the audit trail.
-    pub request_id: Option<String>,
-}
-
-/// A signed-in caller.
+/// The running application. Cloning it is cheap (one `Arc`).
 #[derive(Debug, Clone)]
-pub struct Principal {
-    pub user: User,
-    pub session: Session,
-    /// Where the request came from (for the audit trail).
-    pub client: ClientInfo,
-}
-
-/// Tokens handed out at login or refresh.
-#[derive(Debug)]
-pub struct Issued {
-    pub access_token: String,
-    pub expires_in: i64,
-    pub refresh_token: SecretToken,
-    /// Only at login: the new session cookie.
-    pub cookie_token: Option<SecretToken>,
-    pub session: Session,
-    pub user: User,
+pub struct App {
+    ctx: Arc<Ctx>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -128,21 +87,22 @@ impl App {
         let pool = HashPool::new(config.hash_threads(), config.hash_queue())
             .map_err(|e| StartError::Other(format!("cannot start the hash pool: {e}")))?;
         let config_cache_ms = config.session.check_cache_ms;
-        Ok(Self {
+        let ctx = Ctx {
             config,
             store,
             hasher: Arc::new(hasher),
             breached,
             pool,
             keys,
-            mailer,
+            mailer: Arc::new(mailer),
             ephemeral,
             background: Arc::new(tokio::sync::Semaphore::new(BACKGROUND_TASKS)),
             trusted_proxies,
             clock,
             session_cache: SessionCache::new(std::time::Duration::from_millis(config_cache_ms)),
             token_cache: TokenCache::new(),
-        })
+        };
+        Ok(Self { ctx: Arc::new(ctx) })
     }
 
     /// Parses an email given in a request, naming the field on failure.
@@ -152,5 +112,90 @@ impl App {
 
     pub fn parse_username(raw: &str) -> Result<Username, Error> {
         Username::parse(raw).map_err(|e| Error::invalid("username", e.to_string()))
+    }
+
+    /// Sign-up and login.
+    pub fn auth(&self) -> Auth {
+        Auth(self.ctx.clone())
+    }
+
+    /// Token and cookie checks, refresh, logout, a user's sessions.
+    pub fn sessions(&self) -> Sessions {
+        Sessions(self.ctx.clone())
+    }
+
+    /// Email verification, forgotten password and reset.
+    pub fn recovery(&self) -> Recovery {
+        Recovery(self.ctx.clone())
+    }
+
+    /// The signed-in user's password, address and security events.
+    pub fn account(&self) -> Account {
+        Account(self.ctx.clone())
+    }
+
+    /// What an operator does: accounts, keys, the audit trail, the outbox.
+    pub fn admin(&self) -> Admin {
+        Admin(self.ctx.clone())
+    }
+
+    /// Background work every node runs: the outbox worker and the upkeep
+    /// (key reload, pruning) once a minute.
+    pub fn background(&self) -> Background {
+        Background(self.ctx.clone())
+    }
+
+    /// The configuration the application runs with.
+    pub fn config(&self) -> &Config {
+        &self.ctx.config
+    }
+
+    /// The public signing keys (`/.well-known/jwks.json`).
+    pub fn jwks(&self) -> Arc<serde_json::Value> {
+        self.ctx.keys.jwks()
+    }
+
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub fn trusted_proxies(&self) -> &[ipnet::IpNet] {
+        &self.ctx.trusted_proxies
+    }
+
+    /// Whether the store answers (readiness).
+    pub async fn ready(&self) -> Result<(), Error> {
+        Ok(self.ctx.store.ping().await?)
+    }
+
+    /// The store's backend name (`sqlite`, `postgres`), for the start-up log.
+    pub fn backend_name(&self) -> &'static str {
+        self.ctx.store.backend().name()
+    }
+
+    /// Whether mail is written to files (no SMTP server configured).
+    pub fn mail_goes_to_files(&self) -> bool {
+        self.ctx.mailer.uses_files()
+    }
+
+    /// The store, for tests that check what was written.
+    #[cfg(feature = "testing")]
+    pub fn store(&self) -> &Arc<dyn latchkey_store::Store> {
+        &self.ctx.store
+    }
+
+    /// The signing keys, for tests of rotation and reload.
+    #[cfg(feature = "testing")]
+    pub fn keys(&self) -> &KeyRing {
+        &self.ctx.keys
+    }
+
+    /// The password hasher, for tests that write accounts directly.
+    #[cfg(feature = "testing")]
+    pub fn hasher(&self) -> &Hasher {
+        &self.ctx.hasher
+    }
+
+    /// Wakes this node's outbox worker, for tests that move the clock.
+    #[cfg(feature = "testing")]
+    pub fn wake_mail_worker(&self) {
+        self.ctx.mailer.queued.notify_one();
     }
 }

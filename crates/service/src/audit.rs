@@ -1,19 +1,19 @@
 //! Recording security events: one call, which also counts them under the
 //! metric names SUMA Finance's dashboards use.
 
-use latchkey_core::audit::{AuditEvent, AuditKind, AuditRecord};
-use latchkey_core::{Error, UserId};
+use latchkey_core::UserId;
+use latchkey_core::audit::{AuditEvent, AuditKind};
 use serde_json::Value;
-
-use crate::{App, ClientInfo};
 
 /// How many events `GET /api/v1/me/events` shows.
 pub const RECENT_EVENTS: u32 = 50;
 
-impl App {
+use crate::context::{ClientInfo, Ctx};
+
+impl Ctx {
     /// Appends an event to the audit chain. A failure to record is logged
     /// loudly but does not undo what already happened.
-    pub async fn audit(
+    pub(crate) async fn audit(
         &self,
         kind: AuditKind,
         result: &str,
@@ -30,7 +30,7 @@ impl App {
 
     /// An event to record (and count), for a unit of work that records it
     /// together with its change ([`latchkey_store::Write::Audit`]).
-    pub(super) fn audit_event(
+    pub(crate) fn audit_event(
         &self,
         kind: AuditKind,
         result: &str,
@@ -54,7 +54,7 @@ impl App {
 
     /// Deletes audit events past the retention period (the chain stays
     /// verifiable from its checkpoint).
-    pub async fn prune_audit(&self) {
+    pub(crate) async fn prune_audit(&self) {
         let days = i64::from(self.config.audit_retention_days);
         if days == 0 {
             return;
@@ -68,11 +68,6 @@ impl App {
             Ok(n) => tracing::info!(pruned = n, "pruned audit events past retention"),
             Err(e) => tracing::warn!(error = %e, "could not prune the audit trail"),
         }
-    }
-
-    /// The signed-in user's latest security events.
-    pub async fn my_events(&self, user: UserId) -> Result<Vec<AuditRecord>, Error> {
-        Ok(self.store.recent_audit_events(user, RECENT_EVENTS).await?)
     }
 }
 

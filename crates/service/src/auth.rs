@@ -3,9 +3,9 @@
 use latchkey_core::claims::AccessClaims;
 use latchkey_core::password_hash::Verdict;
 use latchkey_core::session::Session;
-use latchkey_core::token::{SecretToken, TokenHash};
+use latchkey_core::token::SecretToken;
 use latchkey_core::{Email, Error, NewUser, Password, SessionId, User, UserId, Username};
-use latchkey_store::{Conflict, EndReason, NewSession, RefreshOutcome, StoreError, Write};
+use latchkey_store::{Conflict, NewSession, StoreError, Write};
 use serde_json::{Map, Value};
 use tracing::instrument;
 
@@ -13,7 +13,6 @@ use latchkey_core::audit::AuditKind;
 
 use crate::mail::MailKind;
 use crate::throttle::{Endpoint, Identifier};
-use crate::{App, ClientInfo, Issued, Principal};
 
 /// How long a login's access token and session last.
 #[derive(Debug, Clone, Copy)]
@@ -92,7 +91,14 @@ impl LoginId {
     }
 }
 
-impl App {
+use crate::context::{ClientInfo, Ctx, Issued, capability};
+
+capability!(
+    /// Sign-up and login.
+    Auth
+);
+
+impl Auth {
     /// Creates an account. An address that is already registered gets the
     /// same answer and leaves the existing account untouched, so sign-up
     /// reveals nothing about who has an account.
@@ -105,7 +111,7 @@ impl App {
         client: &ClientInfo,
     ) -> Result<(), Error> {
         self.rate_limit(Endpoint::Signup, client, None).await?;
-        let context = Self::password_context(Some(&email), username.as_ref());
+        let context = Ctx::password_context(Some(&email), username.as_ref());
         let password = self.acceptable_password(password, context).await?;
         let hasher = self.hasher.clone();
         let hash = self
@@ -164,7 +170,7 @@ impl App {
         client: &ClientInfo,
     ) -> Result<User, Error> {
         self.rate_limit(Endpoint::Signup, client, None).await?;
-        let context = Self::password_context(None, Some(&username));
+        let context = Ctx::password_context(None, Some(&username));
         let password = self.acceptable_password(password, context).await?;
         if self.store.user_by_username(username.key()).await?.is_some() {
             return Err(Error::UsernameTaken);
@@ -193,18 +199,6 @@ impl App {
         )
         .await;
         Ok(user)
-    }
-
-    /// The address already has an account: its owner hears of the attempt
-    /// (at the address as stored), and the account itself is left alone.
-    async fn tell_owner_of_signup_attempt(&self, email: &Email) -> Result<(), Error> {
-        let Some(owner) = self.store.user_by_email(email.key()).await? else {
-            return Ok(());
-        };
-        if let Some(write) = self.notice(MailKind::SignupAttempt, &owner, None)? {
-            self.commit(vec![write]).await?;
-        }
-        Ok(())
     }
 
     /// Checks a password and opens a session. A wrong password, an unknown
@@ -283,6 +277,20 @@ impl App {
         let user = result?;
         self.open_session(user, client, lifetimes).await
     }
+}
+
+impl Ctx {
+    /// The address already has an account: its owner hears of the attempt
+    /// (at the address as stored), and the account itself is left alone.
+    pub(crate) async fn tell_owner_of_signup_attempt(&self, email: &Email) -> Result<(), Error> {
+        let Some(owner) = self.store.user_by_email(email.key()).await? else {
+            return Ok(());
+        };
+        if let Some(write) = self.notice(MailKind::SignupAttempt, &owner, None)? {
+            self.commit(vec![write]).await?;
+        }
+        Ok(())
+    }
 
     async fn check_login(
         &self,
@@ -346,7 +354,7 @@ impl App {
     }
 
     /// Upgrades a stored hash to the current parameters, off the request path.
-    fn rehash_later(&self, user: &User, password: Password) {
+    pub(crate) fn rehash_later(&self, user: &User, password: Password) {
         let (pool, hasher, store, clock) = (
             self.pool.clone(),
             self.hasher.clone(),
@@ -363,7 +371,7 @@ impl App {
         });
     }
 
-    async fn open_session(
+    pub(crate) async fn open_session(
         &self,
         user: User,
         client: ClientInfo,
@@ -404,7 +412,12 @@ impl App {
         })
     }
 
-    fn access_token(&self, user: &User, session: &Session, ttl_secs: i64) -> Result<String, Error> {
+    pub(crate) fn access_token(
+        &self,
+        user: &User,
+        session: &Session,
+        ttl_secs: i64,
+    ) -> Result<String, Error> {
         let claims = AccessClaims::new(
             user,
             session.id,
@@ -414,125 +427,5 @@ impl App {
             ttl_secs,
         );
         self.keys.sign(&claims)
-    }
-
-    /// Rotates a refresh token. A token presented a second time ends its
-    /// whole session (RFC 9700 reuse detection).
-    #[instrument(skip_all)]
-    pub async fn refresh(&self, presented: &str, client: &ClientInfo) -> Result<Issued, Error> {
-        self.rate_limit(Endpoint::Refresh, client, None).await?;
-        let result = self.rotate(presented, client).await;
-        let label = match &result {
-            Ok(_) => "success",
-            Err(Error::RefreshTokenReused) => "reused",
-            Err(_) => "invalid",
-        };
-        metrics::counter!("latchkey_token_refresh_total", "result" => label).increment(1);
-        metrics::counter!("latchkey_auth_token_refresh_total").increment(1);
-        result
-    }
-
-    async fn rotate(&self, presented: &str, client: &ClientInfo) -> Result<Issued, Error> {
-        let presented = TokenHash::of_presented(presented).ok_or(Error::InvalidRefreshToken)?;
-        let next = SecretToken::generate();
-        let now = self.clock.now();
-        let outcome = self
-            .store
-            .rotate_refresh_token(&presented, &next.hash(), now, &self.config.session)
-            .await?;
-        let (session, user) = match outcome {
-            RefreshOutcome::Rotated(session, user) => (session, user),
-            RefreshOutcome::Reused(id) => {
-                self.session_cache.forget_session(&id);
-                tracing::warn!(session = %id, "refresh token reuse detected; session ended");
-                let owner = self.store.session_with_user(id).await?.map(|(_, u)| u.id);
-                let detail = serde_json::json!({ "session": id });
-                self.audit(
-                    AuditKind::RefreshTokenReuse,
-                    "session_ended",
-                    owner,
-                    Some(client),
-                    detail,
-                )
-                .await;
-                return Err(Error::RefreshTokenReused);
-            }
-            RefreshOutcome::Expired(session) => {
-                self.session_cache.forget_session(&session.id);
-                let detail = serde_json::json!({ "session": session.id });
-                self.audit(
-                    AuditKind::SessionExpired,
-                    "success",
-                    Some(session.user_id),
-                    Some(client),
-                    detail,
-                )
-                .await;
-                return Err(Error::InvalidRefreshToken);
-            }
-            RefreshOutcome::SessionEnded | RefreshOutcome::Unknown => {
-                return Err(Error::InvalidRefreshToken);
-            }
-        };
-        if user.disabled {
-            self.end_one_session(user.id, session.id, EndReason::Revoked)
-                .await?;
-            return Err(Error::InvalidRefreshToken);
-        }
-        let access_token = self.access_token(&user, &session, self.keys.access_ttl_secs())?;
-        Ok(Issued {
-            access_token,
-            expires_in: self.keys.access_ttl_secs(),
-            refresh_token: next,
-            cookie_token: None,
-            session,
-            user,
-        })
-    }
-
-    /// Deletes sessions (and their refresh tokens) that have been over for
-    /// a week: their record stays in the audit trail.
-    pub async fn prune_sessions(&self) {
-        const KEPT_AFTER_END_SECS: i64 = 7 * 86_400;
-        match self
-            .store
-            .prune_sessions(self.clock.now() - KEPT_AFTER_END_SECS)
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(pruned = n, "deleted sessions over for a week"),
-            Err(e) => tracing::warn!(error = %e, "could not prune old sessions"),
-        }
-    }
-
-    /// Ends a session (and with it its refresh token and access tokens).
-    pub(super) async fn end_one_session(
-        &self,
-        user: UserId,
-        id: SessionId,
-        reason: EndReason,
-    ) -> Result<bool, Error> {
-        let ended = self
-            .store
-            .end_session(user, id, self.clock.now(), reason)
-            .await?;
-        self.session_cache.forget_session(&id);
-        Ok(ended)
-    }
-
-    /// Ends the caller's session and with it its refresh token.
-    pub async fn logout(&self, principal: &Principal) -> Result<(), Error> {
-        self.end_one_session(principal.user.id, principal.session.id, EndReason::Logout)
-            .await?;
-        let detail = serde_json::json!({ "session": principal.session.id });
-        self.audit(
-            AuditKind::Logout,
-            "success",
-            Some(principal.user.id),
-            Some(&principal.client),
-            detail,
-        )
-        .await;
-        Ok(())
     }
 }

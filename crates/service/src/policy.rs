@@ -7,8 +7,6 @@ use latchkey_core::password_hash::Verdict;
 use latchkey_core::{Email, Error, Password, User, UserId, Username};
 use latchkey_store::Write;
 
-use crate::App;
-
 /// How the hash-pool job for a replacement password ended.
 enum Replacement {
     Hash(String),
@@ -17,9 +15,11 @@ enum Replacement {
     Failed(String),
 }
 
-impl App {
+use crate::context::Ctx;
+
+impl Ctx {
     /// What a password must not contain, from the account it is for.
-    pub(super) fn password_context<'a>(
+    pub(crate) fn password_context<'a>(
         email: Option<&'a Email>,
         username: Option<&'a Username>,
     ) -> PasswordContext<'a> {
@@ -32,7 +32,7 @@ impl App {
     /// A new password checked against every rule that needs no hashing: the
     /// configured policy and the breached-password lists. All failed rules
     /// are listed together.
-    pub(super) async fn acceptable_password(
+    pub(crate) async fn acceptable_password(
         &self,
         raw: &str,
         context: PasswordContext<'_>,
@@ -69,7 +69,7 @@ impl App {
     /// the history keeps (`password.history` in all, legacy formats too).
     /// Costs one hash per password compared, so it runs only at change
     /// and reset, never at sign-up.
-    pub(super) async fn replacement_hash(
+    pub(crate) async fn replacement_hash(
         &self,
         user: &User,
         new: Password,
@@ -118,7 +118,7 @@ impl App {
 
     /// The write that keeps the outgoing hash in the user's history; it
     /// goes just before the [`Write::SetPassword`] that replaces it.
-    pub(super) fn password_history_write(&self, user: UserId) -> Write {
+    pub(crate) fn password_history_write(&self, user: UserId) -> Write {
         let keep = self.config.password.history.saturating_sub(1);
         Write::RecordPasswordHistory {
             user,

@@ -7,8 +7,6 @@ use latchkey_core::throttle::Limit;
 use latchkey_core::{Email, Error, Username};
 use sha2::{Digest, Sha256};
 
-use crate::{App, ClientInfo};
-
 /// What a login names, as the throttle counts it.
 #[derive(Debug, Clone)]
 pub struct Identifier(String);
@@ -58,8 +56,10 @@ impl Endpoint {
     }
 }
 
-impl App {
-    fn limits(&self, endpoint: Endpoint) -> (Limit, Limit) {
+use crate::context::{ClientInfo, Ctx};
+
+impl Ctx {
+    pub(crate) fn limits(&self, endpoint: Endpoint) -> (Limit, Limit) {
         let l = &self.config.rate_limit;
         match endpoint {
             Endpoint::Login => (l.login_per_ip, l.login_per_account),
@@ -72,7 +72,7 @@ impl App {
 
     /// Counts one request against the endpoint's per-IP and per-account
     /// limits; over either, `429` with the seconds until the window ends.
-    pub(super) async fn rate_limit(
+    pub(crate) async fn rate_limit(
         &self,
         endpoint: Endpoint,
         client: &ClientInfo,
@@ -93,7 +93,12 @@ impl App {
         Ok(())
     }
 
-    async fn count(&self, endpoint: Endpoint, limit: Limit, key: &str) -> Result<(), Error> {
+    pub(crate) async fn count(
+        &self,
+        endpoint: Endpoint,
+        limit: Limit,
+        key: &str,
+    ) -> Result<(), Error> {
         if limit.is_off() {
             return Ok(());
         }
@@ -121,7 +126,7 @@ impl App {
     /// Lets a password check through unless the name is locked or has used
     /// up its attempts. Every admitted check is counted first, so concurrent
     /// guesses are counted exactly and at most `threshold` get through.
-    pub(super) async fn admit_login(&self, who: &Identifier) -> Result<(), Error> {
+    pub(crate) async fn admit_login(&self, who: &Identifier) -> Result<(), Error> {
         let now = self.clock.now();
         let policy = self.config.lockout;
         let lock = format!("lk:lock:{}", who.as_str());
@@ -165,7 +170,7 @@ impl App {
     }
 
     /// After a wrong password: the attempt that reaches the threshold locks.
-    pub(super) async fn login_failed(&self, who: &Identifier) {
+    pub(crate) async fn login_failed(&self, who: &Identifier) {
         let now = self.clock.now();
         let key = format!("lk:try:{}", who.as_str());
         if let Ok(Some((tries, _))) = self.ephemeral.get(&key, now).await
@@ -176,7 +181,7 @@ impl App {
     }
 
     /// A correct password clears the count and the growth of lock periods.
-    pub(super) async fn login_succeeded(&self, who: &Identifier) {
+    pub(crate) async fn login_succeeded(&self, who: &Identifier) {
         for prefix in ["lk:try:", "lk:locks:"] {
             let _ = self
                 .ephemeral
@@ -187,7 +192,7 @@ impl App {
 
     /// Locks the name (if not already) for a period that grows with each
     /// lockout in a day; answers with the time left.
-    async fn lock(&self, who: &Identifier) -> Error {
+    pub(crate) async fn lock(&self, who: &Identifier) -> Error {
         let now = self.clock.now();
         let policy = self.config.lockout;
         let lock = format!("lk:lock:{}", who.as_str());
@@ -228,7 +233,7 @@ impl App {
     }
 
     /// Ends a lock and its counters (after a password reset, or an unlock).
-    pub(super) async fn lift_lock(&self, who: &Identifier) {
+    pub(crate) async fn lift_lock(&self, who: &Identifier) {
         for prefix in ["lk:lock:", "lk:try:", "lk:locks:", "lk:hour:"] {
             let _ = self
                 .ephemeral
@@ -237,14 +242,14 @@ impl App {
         }
     }
 
-    async fn unlocked_since(&self, who: &Identifier, locked_at: i64) -> bool {
+    pub(crate) async fn unlocked_since(&self, who: &Identifier, locked_at: i64) -> bool {
         matches!(self.store.last_unlock(who.as_str()).await, Ok(Some(at)) if at > locked_at)
     }
 
     /// Lifts the locks on an account's names, on every node: recorded in the
     /// database (which in-process counters consult) and removed from the
     /// ephemeral store (which Redis shares).
-    pub async fn unlock(&self, user: &latchkey_core::User) -> Result<(), Error> {
+    pub(crate) async fn lift_account_locks(&self, user: &latchkey_core::User) -> Result<(), Error> {
         let names: Vec<Identifier> = user
             .email
             .iter()

@@ -10,7 +10,8 @@ mod model;
 mod rows;
 mod sql;
 mod sql_audit;
-mod sql_email;
+mod sql_outbox;
+mod sql_unit_of_work;
 
 pub mod postgres;
 pub mod sqlite;

@@ -54,7 +54,8 @@ mod queries {
     use super::PgStore;
     crate::sql::impl_sql_store!(PgStore, sqlx::PgConnection);
     crate::sql_audit::impl_sql_audit!(PgStore, sqlx::PgConnection);
-    crate::sql_email::impl_sql_email!(PgStore, sqlx::PgConnection, " FOR UPDATE SKIP LOCKED");
+    crate::sql_unit_of_work::impl_sql_unit_of_work!(PgStore, sqlx::PgConnection);
+    crate::sql_outbox::impl_sql_outbox!(PgStore, " FOR UPDATE SKIP LOCKED");
 }
 
 #[async_trait]

@@ -75,7 +75,8 @@ mod queries {
     use super::SqliteStore;
     crate::sql::impl_sql_store!(SqliteStore, sqlx::SqliteConnection);
     crate::sql_audit::impl_sql_audit!(SqliteStore, sqlx::SqliteConnection);
-    crate::sql_email::impl_sql_email!(SqliteStore, sqlx::SqliteConnection, "");
+    crate::sql_unit_of_work::impl_sql_unit_of_work!(SqliteStore, sqlx::SqliteConnection);
+    crate::sql_outbox::impl_sql_outbox!(SqliteStore, "");
 }
 
 #[async_trait]

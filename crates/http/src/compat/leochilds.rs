@@ -84,7 +84,8 @@ async fn signup(
         let ApiJson(c) = body?;
         let username = App::parse_username(&c.username)?;
         Ok::<_, ApiError>(
-            app.signup_with_username(username, &c.password, &client)
+            app.auth()
+                .signup_with_username(username, &c.password, &client)
                 .await?,
         )
     }
@@ -118,7 +119,11 @@ async fn login(
         session_secs: TOKEN_SECS,
         idle_secs: Some(TOKEN_SECS),
     };
-    match app.login_for(id, &c.password, client, lifetimes).await {
+    match app
+        .auth()
+        .login_for(id, &c.password, client, lifetimes)
+        .await
+    {
         Ok(issued) => Json(json!({"token": issued.access_token})).into_response(),
         Err(e) => failure(e),
     }

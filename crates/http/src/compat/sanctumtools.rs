@@ -94,7 +94,7 @@ async fn forgot(
     let result = async {
         let ApiJson(b) = body?;
         let email = App::parse_email(&b.email)?;
-        app.0.forgot_password(email, &client).await?;
+        app.recovery().forgot_password(email, &client).await?;
         Ok::<_, ApiError>(())
     }
     .await;
@@ -112,7 +112,7 @@ async fn validate(
         Ok(q) => q,
         Err(e) => return failure(e),
     };
-    match app.validate_reset(&q.token).await {
+    match app.recovery().validate_reset(&q.token).await {
         Ok(email) => Json(json!({"valid": true, "email": email})).into_response(),
         Err(Error::TokenInvalid | Error::TokenExpired) => (
             StatusCode::BAD_REQUEST,
@@ -132,7 +132,11 @@ async fn reset(
         Ok(b) => b,
         Err(e) => return failure(e),
     };
-    match app.reset_password(&b.token, &b.new_password, &client).await {
+    match app
+        .recovery()
+        .reset_password(&b.token, &b.new_password, &client)
+        .await
+    {
         Ok(()) => Json(json!({"success": true, "message": "Password updated"})).into_response(),
         Err(e) => failure(e),
     }
@@ -150,7 +154,7 @@ async fn login(
         Err(e) => return failure(e),
     };
     let id = LoginId::from_email_input(&b.email);
-    match app.login(id, &b.password, client).await {
+    match app.auth().login(id, &b.password, client).await {
         Ok(issued) => {
             let Some(token) = issued.cookie_token.as_ref() else {
                 return failure(Error::Internal("login without a session token".into()));
@@ -159,8 +163,8 @@ async fn login(
                 Json(json!({"success": true, "sessionToken": token.expose()})).into_response();
             if let Some(value) = cookie::set(
                 token.expose(),
-                app.config.session.absolute_timeout_secs,
-                app.config.is_https(),
+                app.config().session.absolute_timeout_secs,
+                app.config().is_https(),
             ) {
                 response.headers_mut().insert(header::SET_COOKIE, value);
             }

@@ -123,7 +123,7 @@ async fn theme_asset(
 /// `/assets/theme.css`: the configured accent colour (a stylesheet, since
 /// the CSP allows no inline style).
 async fn accent(axum::extract::State(app): axum::extract::State<AppState>) -> Response {
-    let accent = &app.config.ui.accent_color;
+    let accent = &app.config().ui.accent_color;
     let css = if accent.is_empty() {
         String::new()
     } else {
@@ -222,7 +222,7 @@ impl FromRequestParts<AppState> for Ui {
         if switched {
             set_cookies.extend(i18n::cookie(lang));
         }
-        let (csrf, csrf_cookie) = csrf::token(&parts.headers, app.config.is_https());
+        let (csrf, csrf_cookie) = csrf::token(&parts.headers, app.config().is_https());
         set_cookies.extend(csrf_cookie);
         let client = ClientInfo::from_request_parts(parts, app)
             .await
@@ -250,7 +250,7 @@ impl Ui {
     }
 
     pub fn https(&self) -> bool {
-        self.app.config.is_https()
+        self.app.config().is_https()
     }
 
     pub fn t(&self, key: &str) -> String {
@@ -276,7 +276,7 @@ impl Ui {
     /// bearer token).
     pub async fn principal(&self) -> Option<Principal> {
         let token = cookie::read(&self.headers, self.https())?;
-        let mut principal = self.app.authenticate_cookie(&token).await.ok()?;
+        let mut principal = self.app.sessions().authenticate_cookie(&token).await.ok()?;
         principal.client = self.client.clone();
         Some(principal)
     }
@@ -326,7 +326,7 @@ impl Ui {
 
     /// The password rules the configuration enforces, in this language.
     pub fn password_rules(&self) -> Vec<String> {
-        let p = &self.app.config.password;
+        let p = &self.app.config().password;
         let mut rules = vec![
             self.t("rule_min_length")
                 .replace("{n}", &p.min_length.to_string()),
@@ -354,7 +354,7 @@ impl Ui {
                 if text == key {
                     f.message.clone()
                 } else {
-                    text.replace("{n}", &self.app.config.password.min_length.to_string())
+                    text.replace("{n}", &self.app.config().password.min_length.to_string())
                 }
             })
             .collect()
@@ -412,7 +412,7 @@ impl Ui {
 
     /// Renders `template` inside the layout, with the common context.
     pub fn page(self, status: StatusCode, template: &str, extra: Value) -> Response {
-        let ui = &self.app.config.ui;
+        let ui = &self.app.config().ui;
         let languages: Vec<Value> = i18n::LANGUAGES
             .iter()
             .map(|l| {
@@ -463,7 +463,7 @@ impl Ui {
 
     /// This page in another language, keeping `return_to`.
     fn switch_href(&self, lang: &str) -> String {
-        let c = &self.app.config;
+        let c = &self.app.config();
         let return_to = self
             .query("return_to")
             .and_then(|r| safe_return_to(r, &c.public_url, &c.ui.return_to_origins));

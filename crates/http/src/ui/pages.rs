@@ -114,7 +114,7 @@ fn message(
 // ---- login ----
 
 pub async fn login_page(ui: Ui) -> Response {
-    let c = &ui.app.config;
+    let c = &ui.app.config();
     let return_to = ui
         .query("return_to")
         .and_then(|r| safe_return_to(r, &c.public_url, &c.ui.return_to_origins));
@@ -135,7 +135,7 @@ pub async fn login(mut ui: Ui, form: UiForm) -> Response {
     if !ui.csrf_ok(&form) {
         return ui.csrf_refused();
     }
-    let c = &ui.app.config;
+    let c = &ui.app.config();
     let return_to = safe_return_to(
         form.get("return_to"),
         &c.public_url,
@@ -144,6 +144,7 @@ pub async fn login(mut ui: Ui, form: UiForm) -> Response {
     let email = form.get("email").trim().to_owned();
     let result = ui
         .app
+        .auth()
         .login(
             LoginId::from_email_input(&email),
             form.get("password"),
@@ -156,7 +157,7 @@ pub async fn login(mut ui: Ui, form: UiForm) -> Response {
             if let Some(value) = issued.cookie_token.as_ref().and_then(|t| {
                 cookie::set(
                     t.expose(),
-                    ui.app.config.session.absolute_timeout_secs,
+                    ui.app.config().session.absolute_timeout_secs,
                     ui.https(),
                 )
             }) {
@@ -193,7 +194,7 @@ pub async fn login(mut ui: Ui, form: UiForm) -> Response {
 /// page that moves on at once (a `refresh`, which needs no script) and
 /// has a link for anyone whose browser does not.
 pub async fn login_continue(ui: Ui) -> Response {
-    let c = &ui.app.config;
+    let c = &ui.app.config();
     let Some(to) = ui
         .query("return_to")
         .and_then(|r| safe_return_to(r, &c.public_url, &c.ui.return_to_origins))
@@ -233,6 +234,7 @@ pub async fn signup(ui: Ui, form: UiForm) -> Response {
     let result = match App::parse_email(&email) {
         Ok(parsed) => {
             ui.app
+                .auth()
                 .signup(parsed, None, form.get("password"), &ui.client)
                 .await
         }
@@ -284,7 +286,7 @@ pub async fn verify(mut ui: Ui, form: UiForm) -> Response {
             context! { has_token => false, email => "" },
         );
     };
-    match ui.app.verify_email(&token, &ui.client).await {
+    match ui.app.recovery().verify_email(&token, &ui.client).await {
         Ok(()) => {
             forget_token(&mut ui, Flow::Verify);
             message(
@@ -328,7 +330,12 @@ pub async fn resend(ui: Ui, form: UiForm) -> Response {
             .unwrap_or_default();
     }
     let result = match App::parse_email(&email) {
-        Ok(parsed) => ui.app.0.resend_verification(parsed, &ui.client).await,
+        Ok(parsed) => {
+            ui.app
+                .recovery()
+                .resend_verification(parsed, &ui.client)
+                .await
+        }
         Err(e) => Err(e),
     };
     match result {
@@ -361,7 +368,7 @@ pub async fn forgot(ui: Ui, form: UiForm) -> Response {
     }
     let email = form.get("email").trim().to_owned();
     let result = match App::parse_email(&email) {
-        Ok(parsed) => ui.app.0.forgot_password(parsed, &ui.client).await,
+        Ok(parsed) => ui.app.recovery().forgot_password(parsed, &ui.client).await,
         Err(e) => Err(e),
     };
     match result {
@@ -391,7 +398,7 @@ async fn reset_form(mut ui: Ui, status: StatusCode, extra: Value) -> Response {
             Some(("/forgot-password", "forgot_title")),
         );
     };
-    match ui.app.validate_reset(&token).await {
+    match ui.app.recovery().validate_reset(&token).await {
         Ok(email) => {
             let rules = ui.password_rules();
             ui.page(
@@ -426,6 +433,7 @@ pub async fn reset(mut ui: Ui, form: UiForm) -> Response {
     };
     match ui
         .app
+        .recovery()
         .reset_password(&token, form.get("new_password"), &ui.client)
         .await
     {
@@ -455,11 +463,11 @@ fn to_login(ui: Ui) -> Response {
 }
 
 async fn account_view(ui: Ui, principal: &Principal, status: StatusCode, extra: Value) -> Response {
-    let sessions = match ui.app.sessions(principal).await {
+    let sessions = match ui.app.sessions().list(principal).await {
         Ok(s) => s,
         Err(e) => return ui.error_page(&e),
     };
-    let events = match ui.app.my_events(principal.user.id).await {
+    let events = match ui.app.account().my_events(principal.user.id).await {
         Ok(e) => e,
         Err(e) => return ui.error_page(&e),
     };
@@ -544,6 +552,7 @@ pub async fn change_password(ui: Ui, form: UiForm) -> Response {
     };
     match ui
         .app
+        .account()
         .change_password(
             &principal,
             form.get("current_password"),
@@ -569,6 +578,7 @@ pub async fn change_email(ui: Ui, form: UiForm) -> Response {
     let result = match App::parse_email(&new_email) {
         Ok(parsed) => {
             ui.app
+                .account()
                 .request_email_change(&principal, parsed, form.get("current_password"))
                 .await
         }
@@ -589,7 +599,12 @@ pub async fn end_session(ui: Ui, form: UiForm) -> Response {
         Ok(ok) => ok,
         Err(r) => return r,
     };
-    match ui.app.end_session(&principal, form.get("session")).await {
+    match ui
+        .app
+        .sessions()
+        .end_session(&principal, form.get("session"))
+        .await
+    {
         Ok(()) => ui.redirect("/account?notice=session_ended"),
         Err(e) => ui.error_page(&e),
     }
@@ -600,7 +615,7 @@ pub async fn end_other_sessions(ui: Ui, form: UiForm) -> Response {
         Ok(ok) => ok,
         Err(r) => return r,
     };
-    match ui.app.end_other_sessions(&principal).await {
+    match ui.app.sessions().end_other_sessions(&principal).await {
         Ok(()) => ui.redirect("/account?notice=others_ended"),
         Err(e) => ui.error_page(&e),
     }
@@ -624,7 +639,7 @@ pub async fn logout(mut ui: Ui, form: UiForm) -> Response {
         return ui.csrf_refused();
     }
     if let Some(principal) = ui.principal().await
-        && let Err(e) = ui.app.logout(&principal).await
+        && let Err(e) = ui.app.sessions().logout(&principal).await
     {
         return ui.error_page(&e);
     }

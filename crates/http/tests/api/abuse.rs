@@ -150,12 +150,12 @@ async fn an_operator_or_a_password_reset_lifts_a_lock(backend: Backend) {
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     let user = t
         .app
-        .store
+        .store()
         .user_by_email("locked@example.com")
         .await
         .unwrap()
         .unwrap();
-    t.app.unlock(&user).await.unwrap();
+    t.app.admin().unlock(&user).await.unwrap();
     t.login("locked@example.com", PASSWORD).await;
     for _ in 0..11 {
         wrong(&t, "locked@example.com").await;
@@ -324,7 +324,7 @@ async fn two_nodes_share_one_limit_through_redis(backend: Backend) {
     else {
         return;
     };
-    let mut second = a.app.config.clone();
+    let mut second = a.app.config().clone();
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(
         a.dir.path().join("master.key"),
@@ -351,8 +351,8 @@ async fn two_nodes_share_one_limit_through_redis(backend: Backend) {
         wrong(&b, email).await.status(),
         StatusCode::TOO_MANY_REQUESTS
     );
-    let user = a.app.store.user_by_email(email).await.unwrap().unwrap();
-    b.app.unlock(&user).await.unwrap();
+    let user = a.app.store().user_by_email(email).await.unwrap().unwrap();
+    b.app.admin().unlock(&user).await.unwrap();
     tokio::time::sleep(Duration::from_millis(10)).await;
     a.login(email, PASSWORD).await;
 }
@@ -386,6 +386,23 @@ async fn login_timing_does_not_tell_accounts_apart() {
         return;
     };
     t.user("exists@example.com").await;
+    // Samples are interleaved, so load on the machine slows every case
+    // alike; a leak would be a whole hash (tens of ms) against almost
+    // nothing, so a margin of 3 ms or 15 % still catches it. A busy moment
+    // can still spoil one run: measure once more before failing.
+    let first = timing_medians(&t).await;
+    if let Err(why) = timings_match(&first) {
+        eprintln!("timings differ ({why}); measuring again");
+        let second = timing_medians(&t).await;
+        if let Err(why) = timings_match(&second) {
+            panic!("{why}");
+        }
+    }
+}
+
+/// Medians of interleaved logins: existing and unknown account, each with
+/// a wrong and with an empty password.
+async fn timing_medians(t: &TestApp) -> Vec<f64> {
     const SAMPLES: usize = 200;
     let cases = [
         ("exists@example.com", "wrong password"),
@@ -416,23 +433,30 @@ async fn login_timing_does_not_tell_accounts_apart() {
         "login medians over {SAMPLES} samples: existing {:.2} ms, unknown {:.2} ms; empty password: existing {:.2} ms, unknown {:.2} ms",
         m[0], m[1], m[2], m[3]
     );
-    assert!(
-        (m[0] - m[1]).abs() < 3.0,
-        "wrong password: existing {} ms vs unknown {} ms",
-        m[0],
-        m[1]
-    );
-    assert!(
-        (m[2] - m[3]).abs() < 3.0,
-        "empty password: existing {} ms vs unknown {} ms",
-        m[2],
-        m[3]
-    );
+    m
+}
+
+/// Whether two medians are alike: within 3 ms or 15 % of the larger.
+fn alike(a: f64, b: f64) -> bool {
+    (a - b).abs() < 3.0_f64.max(0.15 * a.max(b))
+}
+
+fn timings_match(m: &[f64]) -> Result<(), String> {
+    if !alike(m[0], m[1]) {
+        return Err(format!(
+            "wrong password: existing {} ms vs unknown {} ms",
+            m[0], m[1]
+        ));
+    }
+    if !alike(m[2], m[3]) {
+        return Err(format!(
+            "empty password: existing {} ms vs unknown {} ms",
+            m[2], m[3]
+        ));
+    }
     // An empty password takes no shortcut: it costs a hash like any other.
-    assert!(
-        (m[0] - m[2]).abs() < 3.0,
-        "empty {} ms vs non-empty {} ms",
-        m[2],
-        m[0]
-    );
+    if !alike(m[0], m[2]) {
+        return Err(format!("empty {} ms vs non-empty {} ms", m[2], m[0]));
+    }
+    Ok(())
 }

@@ -8,11 +8,11 @@ use serde_json::{Value, json};
 use crate::helpers::{Backend, PASSWORD, TestApp};
 
 async fn chain_is_intact(t: &TestApp) -> u64 {
-    let (first, prev, head) = t.app.store.audit_bounds().await.unwrap();
+    let (first, prev, head) = t.app.store().audit_bounds().await.unwrap();
     let mut check = ChainCheck::start(first, prev);
     for row in t
         .app
-        .store
+        .store()
         .audit_events(None, None, 0, 10_000)
         .await
         .unwrap()
@@ -95,7 +95,12 @@ async fn security_events_are_recorded_and_users_read_their_own(backend: Backend)
     );
     assert_eq!(mine["events"][0]["ip"], "127.0.0.1");
 
-    let all = t.app.store.audit_events(None, None, 0, 100).await.unwrap();
+    let all = t
+        .app
+        .store()
+        .audit_events(None, None, 0, 100)
+        .await
+        .unwrap();
     let find = |kind: &str, result: &str| {
         all.iter()
             .find(|r| r.event.kind == kind && r.event.result == result)
@@ -103,7 +108,7 @@ async fn security_events_are_recorded_and_users_read_their_own(backend: Backend)
     };
     let audited = t
         .app
-        .store
+        .store()
         .user_by_email("audited@example.com")
         .await
         .unwrap()
@@ -175,7 +180,7 @@ async fn email_and_lockout_events_are_recorded(backend: Backend) {
     }
     let kinds: Vec<String> = t
         .app
-        .store
+        .store()
         .audit_events(None, None, 0, 100)
         .await
         .unwrap()
@@ -213,7 +218,12 @@ async fn expired_sessions_are_recorded(backend: Backend) {
         )
         .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    let events = t.app.store.audit_events(None, None, 0, 100).await.unwrap();
+    let events = t
+        .app
+        .store()
+        .audit_events(None, None, 0, 100)
+        .await
+        .unwrap();
     let expired = events
         .iter()
         .find(|r| r.event.kind == "session_expired")

@@ -160,13 +160,13 @@ async fn wrong_password_unknown_and_disabled_accounts_look_the_same(backend: Bac
     t.user("off@example.com").await;
     let id = t
         .app
-        .store
+        .store()
         .user_by_email("off@example.com")
         .await
         .unwrap()
         .unwrap()
         .id;
-    t.app.store.set_disabled(id, true, t.now()).await.unwrap();
+    t.app.store().set_disabled(id, true, t.now()).await.unwrap();
     let mut answers = Vec::new();
     for (email, password) in [
         ("real@example.com", "wrong password"),

@@ -23,7 +23,7 @@ async fn compat_app(backend: Backend) -> Option<TestApp> {
 
 async fn legacy_user(t: &TestApp, email: Option<&str>, username: Option<&str>, hash: &str) {
     t.app
-        .store
+        .store()
         .create_user(
             NewUser {
                 email: email.map(|e| Email::parse(e).unwrap()),
@@ -40,11 +40,17 @@ async fn legacy_user(t: &TestApp, email: Option<&str>, username: Option<&str>, h
 
 async fn stored_hash_becomes_argon2id(t: &TestApp, username_or_email: &str) {
     for _ in 0..100 {
-        let user = match t.app.store.user_by_email(username_or_email).await.unwrap() {
+        let user = match t
+            .app
+            .store()
+            .user_by_email(username_or_email)
+            .await
+            .unwrap()
+        {
             Some(u) => u,
             None => t
                 .app
-                .store
+                .store()
                 .user_by_username(username_or_email)
                 .await
                 .unwrap()

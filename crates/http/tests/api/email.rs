@@ -63,7 +63,7 @@ async fn sign_up_verify_by_email_then_log_in(backend: Backend) {
     // The token is stored only as a hash.
     let stored = t
         .app
-        .store
+        .store()
         .list_mail(Some(MailStatus::Sent), 10)
         .await
         .unwrap();
@@ -390,7 +390,7 @@ async fn mail_waits_for_an_smtp_server_that_is_down_at_first(backend: Backend) {
     // Wait for the first failed attempts to be recorded.
     for _ in 0..100 {
         if t.app
-            .store
+            .store()
             .list_mail(None, 10)
             .await
             .unwrap()
@@ -403,7 +403,7 @@ async fn mail_waits_for_an_smtp_server_that_is_down_at_first(backend: Backend) {
     }
     let pending = t
         .app
-        .store
+        .store()
         .list_mail(Some(MailStatus::Pending), 10)
         .await
         .unwrap();
@@ -450,7 +450,7 @@ async fn mail_that_keeps_failing_goes_dead_and_can_be_requeued(backend: Backend)
     for _ in 0..200 {
         dead = t
             .app
-            .store
+            .store()
             .list_mail(Some(MailStatus::Dead), 10)
             .await
             .unwrap();
@@ -468,12 +468,12 @@ async fn mail_that_keeps_failing_goes_dead_and_can_be_requeued(backend: Backend)
     t.smtp.set_accepting(true);
     assert!(
         t.app
-            .store
+            .store()
             .requeue_mail(&dead[0].id, t.now())
             .await
             .unwrap()
     );
-    t.app.mailer.queued.notify_one();
+    t.app.wake_mail_worker();
     let mail = t.smtp.wait_for("dead@example.com", 1).await.remove(0);
     assert!(mail.link().contains("/reset-password?token="));
 }

@@ -24,7 +24,7 @@ pub struct TestApp {
     pub smtp: Smtp,
     pub base: String,
     pub client: reqwest::Client,
-    pub app: Arc<App>,
+    pub app: App,
     pub clock: Arc<ManualClock>,
     pub dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -92,16 +92,14 @@ impl TestApp {
         let clock = Arc::new(ManualClock::new(
             time::OffsetDateTime::now_utc().unix_timestamp(),
         ));
-        let app = Arc::new(
-            App::start(
-                config,
-                clock.clone(),
-                None,
-                latchkey_http::outbound::client().unwrap(),
-            )
-            .await
-            .unwrap(),
-        );
+        let app = App::start(
+            config,
+            clock.clone(),
+            None,
+            latchkey_http::outbound::client().unwrap(),
+        )
+        .await
+        .unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(latchkey_http::serve(app.clone(), listener, async {
             let _ = stopped.await;
@@ -161,6 +159,7 @@ impl TestApp {
     /// A verified account made through the admin path.
     pub async fn user(&self, email: &str) {
         self.app
+            .admin()
             .create_user(Email::parse(email).unwrap(), None, PASSWORD, true)
             .await
             .unwrap();
@@ -191,7 +190,7 @@ impl TestApp {
     /// gives the mail worker a moment to notice.
     pub async fn advance(&self, seconds: i64) {
         self.clock.advance(seconds);
-        self.app.mailer.queued.notify_one();
+        self.app.wake_mail_worker();
     }
 }
 

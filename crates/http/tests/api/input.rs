@@ -60,7 +60,7 @@ async fn malformed_bodies_are_refused_with_problems(backend: Backend) {
         .unwrap();
     problem(r, StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large").await;
     // None of that created an account.
-    assert!(t.app.store.list_users(None, 10).await.unwrap().is_empty());
+    assert!(t.app.store().list_users(None, 10).await.unwrap().is_empty());
 }
 
 async fn login_refuses_arrays_and_ambiguous_identifiers(backend: Backend) {
@@ -156,7 +156,7 @@ async fn emails_match_by_case_and_normalisation_but_not_by_lookalikes(backend: B
         )
         .await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    assert_eq!(t.app.store.list_users(None, 10).await.unwrap().len(), 2);
+    assert_eq!(t.app.store().list_users(None, 10).await.unwrap().len(), 2);
 }
 
 crate::on_both_backends!(

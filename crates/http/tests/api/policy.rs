@@ -239,7 +239,7 @@ async fn an_imported_legacy_hash_counts_as_history(backend: Backend) {
     };
     let email = "imported@example.com";
     t.app
-        .store
+        .store()
         .create_user(
             NewUser {
                 email: Some(Email::parse(email).unwrap()),

@@ -110,14 +110,14 @@ async fn custom_claims_go_into_the_token(backend: Backend) {
     let email = latchkey_core::Email::parse("c@example.com").unwrap();
     let claims = json!({"tenant_id": "acme", "roles": ["admin"], "sub": "spoofed"});
     t.app
-        .store
+        .store()
         .create_user(
             latchkey_core::NewUser {
                 email: Some(email),
                 username: None,
                 password_hash: t
                     .app
-                    .hasher
+                    .hasher()
                     .hash(&latchkey_core::Password::parse_attempt(PASSWORD).unwrap())
                     .unwrap(),
                 email_verified: true,
@@ -214,7 +214,7 @@ async fn tokens_expire_and_belong_to_one_issuer(backend: Backend) {
         other_dir.path().join("master.key"),
     )
     .unwrap();
-    let mut other = t.app.config.clone();
+    let mut other = t.app.config().clone();
     other.data_dir = other_dir.path().to_path_buf();
     other.public_url = "http://other.example.com".into();
     let foreign = TestApp::start(other, other_dir).await;
@@ -257,7 +257,7 @@ async fn rotation_keeps_issued_tokens_valid(backend: Backend) {
     t.user("k@example.com").await;
     let (before, _) = t.login("k@example.com", PASSWORD).await;
     let old_kid = jwt_parts(before["access_token"].as_str().unwrap()).0["kid"].clone();
-    let new_kid = t.app.keys.rotate(t.now()).await.unwrap();
+    let new_kid = t.app.keys().rotate(t.now()).await.unwrap();
     let keys = jwks(&t).await;
     let kids: Vec<_> = keys["keys"]
         .as_array()
@@ -282,7 +282,7 @@ async fn rotation_keeps_issued_tokens_valid(backend: Backend) {
     );
     // Once every token of the old key has expired, it leaves the JWKS.
     t.clock.advance(20 * 60);
-    t.app.keys.reload(t.now()).await.unwrap();
+    t.app.keys().reload(t.now()).await.unwrap();
     let keys = jwks(&t).await;
     assert_eq!(keys["keys"].as_array().unwrap().len(), 1);
     assert_eq!(keys["keys"][0]["kid"], json!(new_kid));

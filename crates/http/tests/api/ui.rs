@@ -961,7 +961,7 @@ async fn expired_links_say_so_and_offer_a_new_one(backend: Backend) {
     .await;
     let mail = t.smtp.wait_for("ada@example.com", 1).await.remove(0);
     let path = mail.link().strip_prefix(&t.base).unwrap().to_owned();
-    t.advance(t.app.config.email.reset_ttl_secs + 1).await;
+    t.advance(t.app.config().email.reset_ttl_secs + 1).await;
     b.get(&path).await;
     let expired = b.get("/reset-password").await;
     assert_eq!(expired.status, StatusCode::GONE, "{}", expired.body);
@@ -983,7 +983,7 @@ async fn expired_links_say_so_and_offer_a_new_one(backend: Backend) {
         .await;
     let mail = t.smtp.wait_for("bob@example.com", 1).await.remove(0);
     let path = mail.link().strip_prefix(&t.base).unwrap().to_owned();
-    t.advance(t.app.config.email.verification_ttl_secs + 1)
+    t.advance(t.app.config().email.verification_ttl_secs + 1)
         .await;
     fresh.get(&path).await;
     let csrf = fresh.get("/verify-email").await.csrf();

@@ -7,9 +7,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use latchkey_core::Clock;
+use latchkey_store::Store;
 use tokio::sync::watch;
 
-use crate::App;
+use super::Mailer;
 
 /// How long a claimed message stays reserved for the node that claimed it.
 const LEASE_SECS: i64 = 120;
@@ -21,19 +23,32 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 const MAX_BACKOFF_SECS: i64 = 6 * 3600;
 const GAUGES_EVERY: Duration = Duration::from_secs(5);
 
-pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
+/// What the worker needs: the outbox's store, the mailer, the clock and
+/// the retry settings.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    pub store: Arc<dyn Store>,
+    pub mailer: Arc<Mailer>,
+    pub clock: Arc<dyn Clock>,
+    /// Delivery attempts before a message is dead.
+    pub max_attempts: u32,
+    /// The first retry's delay; it doubles with each attempt.
+    pub retry_base_secs: i64,
+}
+
+pub async fn run(outbox: Outbox, mut stop: watch::Receiver<bool>) {
     let mut last_gauges = tokio::time::Instant::now() - GAUGES_EVERY;
     loop {
         if *stop.borrow() {
             return;
         }
         if last_gauges.elapsed() >= GAUGES_EVERY {
-            update_gauges(&app).await;
+            update_gauges(&outbox).await;
             last_gauges = tokio::time::Instant::now();
         }
-        let claimed_at = app.clock.now();
+        let claimed_at = outbox.clock.now();
         let lease = claimed_at + LEASE_SECS;
-        let batch = match app.store.claim_mail(claimed_at, LEASE_SECS, BATCH).await {
+        let batch = match outbox.store.claim_mail(claimed_at, LEASE_SECS, BATCH).await {
             Ok(batch) => batch,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the outbox");
@@ -42,24 +57,28 @@ pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
         };
         let idle = batch.is_empty();
         for mail in batch {
-            deliver(&app, mail, lease).await;
+            deliver(&outbox, mail, lease).await;
         }
         if idle {
             tokio::select! {
                 () = tokio::time::sleep(IDLE_POLL) => {}
-                () = app.mailer.queued.notified() => {}
+                () = outbox.mailer.queued.notified() => {}
                 _ = stop.changed() => {}
             }
         }
     }
 }
 
-async fn deliver(app: &App, mail: latchkey_store::MailRecord, lease: i64) {
-    let now = app.clock.now();
-    match app.mailer.deliver(&mail).await {
+async fn deliver(outbox: &Outbox, mail: latchkey_store::MailRecord, lease: i64) {
+    let now = outbox.clock.now();
+    match outbox.mailer.deliver(&mail).await {
         Ok(()) => {
             metrics::counter!("latchkey_mail_sent_total", "kind" => mail.kind.clone()).increment(1);
-            match app.store.mark_sent(&mail.id, lease, app.clock.now()).await {
+            match outbox
+                .store
+                .mark_sent(&mail.id, lease, outbox.clock.now())
+                .await
+            {
                 Ok(true) => {}
                 Ok(false) => tracing::warn!(id = %mail.id, "sent after this node's lease ran out"),
                 Err(e) => {
@@ -69,9 +88,8 @@ async fn deliver(app: &App, mail: latchkey_store::MailRecord, lease: i64) {
         }
         Err(failure) => {
             let attempts = mail.attempts + 1;
-            let give_up = failure.permanent || attempts >= app.config.email.max_attempts;
-            let retry_at =
-                (!give_up).then(|| now + backoff(app.config.email.retry_base_secs, attempts));
+            let give_up = failure.permanent || attempts >= outbox.max_attempts;
+            let retry_at = (!give_up).then(|| now + backoff(outbox.retry_base_secs, attempts));
             if give_up {
                 metrics::counter!("latchkey_mail_dead_total", "kind" => mail.kind.clone())
                     .increment(1);
@@ -81,7 +99,7 @@ async fn deliver(app: &App, mail: latchkey_store::MailRecord, lease: i64) {
                     .increment(1);
                 tracing::warn!(id = %mail.id, kind = %mail.kind, attempts, error = %failure.message, "email delivery failed; will retry");
             }
-            if let Err(e) = app
+            if let Err(e) = outbox
                 .store
                 .mark_failed(&mail.id, lease, &failure.message, retry_at)
                 .await
@@ -100,8 +118,8 @@ pub fn backoff(base_secs: i64, attempts: u32) -> i64 {
     ((exponential as f64 * jitter) as i64).clamp(1, MAX_BACKOFF_SECS)
 }
 
-async fn update_gauges(app: &App) {
-    if let Ok((pending, dead)) = app.store.mail_counts().await {
+async fn update_gauges(outbox: &Outbox) {
+    if let Ok((pending, dead)) = outbox.store.mail_counts().await {
         metrics::gauge!("latchkey_mail_queue_depth").set(pending as f64);
         metrics::gauge!("latchkey_mail_dead").set(dead as f64);
     }

@@ -1,8 +1,8 @@
-//! Everything that sends an email: verification, password reset, email
-//! change. A change and the message it causes are one unit of work.
+//! Getting back in and proving an address: email verification, resending
+//! it, forgotten password and reset.
 
 use latchkey_core::token::{SecretToken, TokenHash};
-use latchkey_core::{Email, Error, Password, User, UserId};
+use latchkey_core::{Email, Error, User, UserId};
 use latchkey_store::{EmailTokenRecord, EndReason, NewEmailToken, StoreError, TokenPurpose, Write};
 use tracing::instrument;
 
@@ -11,143 +11,15 @@ use serde_json::Value;
 
 use crate::mail::MailKind;
 use crate::throttle::{Endpoint, Identifier};
-use crate::{App, ClientInfo, Principal};
 
-impl App {
-    /// A place for work done after the answer (so its time tells nothing);
-    /// bounded, so a flood gets `503` instead of piling up tasks.
-    fn background_permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Error> {
-        self.background
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| Error::Overloaded {
-                retry_after_secs: 1,
-            })
-    }
+use crate::context::{ClientInfo, Ctx, capability};
 
-    /// Applies writes in one transaction, then wakes this node's mail worker.
-    pub(super) async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        let sends_mail = writes.iter().any(|w| matches!(w, Write::Enqueue(_)));
-        let changed: Vec<_> = writes.iter().filter_map(Write::changes_user).collect();
-        let result = self.store.apply(writes, self.clock.now()).await;
-        // Forgotten whether or not the unit committed: cheap, and certain.
-        for user in changed {
-            self.session_cache.forget_user(user);
-        }
-        result?;
-        if sends_mail {
-            self.mailer.queued.notify_one();
-        }
-        Ok(())
-    }
+capability!(
+    /// Email verification and password recovery.
+    Recovery
+);
 
-    /// A new emailed token and the row that remembers its hash.
-    pub(super) fn new_email_token(
-        &self,
-        user: UserId,
-        purpose: TokenPurpose,
-        new_email: Option<Email>,
-    ) -> (SecretToken, NewEmailToken) {
-        let ttl = match purpose {
-            TokenPurpose::ResetPassword => self.config.email.reset_ttl_secs,
-            TokenPurpose::VerifyEmail | TokenPurpose::ChangeEmail => {
-                self.config.email.verification_ttl_secs
-            }
-        };
-        let secret = SecretToken::generate();
-        let row = NewEmailToken {
-            hash: secret.hash(),
-            user_id: user,
-            purpose,
-            new_email,
-            expires_at: self.clock.now() + ttl,
-        };
-        (secret, row)
-    }
-
-    /// The writes that send `user` a fresh verification link.
-    pub(super) fn verification_writes(
-        &self,
-        user: UserId,
-        to: &Email,
-    ) -> Result<Vec<Write>, Error> {
-        metrics::counter!("latchkey_auth_email_verification_sent_total").increment(1);
-        self.link_writes(user, TokenPurpose::VerifyEmail, None, to)
-    }
-
-    /// A new emailed token and the message carrying its link to `to`: the
-    /// link's path, the message and the lifetime follow from the purpose.
-    fn link_writes(
-        &self,
-        user: UserId,
-        purpose: TokenPurpose,
-        new_email: Option<&Email>,
-        to: &Email,
-    ) -> Result<Vec<Write>, Error> {
-        let e = &self.config.email;
-        let (kind, path, ttl) = match purpose {
-            TokenPurpose::ResetPassword => {
-                (MailKind::PasswordReset, &e.reset_path, e.reset_ttl_secs)
-            }
-            TokenPurpose::VerifyEmail | TokenPurpose::ChangeEmail => (
-                MailKind::VerifyEmail,
-                &e.verify_path,
-                e.verification_ttl_secs,
-            ),
-        };
-        let (secret, row) = self.new_email_token(user, purpose, new_email.cloned());
-        let mail = self.mailer.compose(
-            kind,
-            to.as_str(),
-            Some(self.config.link(path, secret.expose())),
-            new_email.map(|n| n.as_str().to_owned()),
-            Some(human_duration(ttl)),
-        )?;
-        Ok(vec![Write::InsertEmailToken(row), Write::Enqueue(mail)])
-    }
-
-    /// A notice without a link, e.g. "your password was changed".
-    pub(super) fn notice(
-        &self,
-        kind: MailKind,
-        user: &User,
-        new_email: Option<&Email>,
-    ) -> Result<Option<Write>, Error> {
-        let Some(to) = user.email_str() else {
-            return Ok(None);
-        };
-        let mail = self.mailer.compose(
-            kind,
-            to,
-            None,
-            new_email.map(|e| e.as_str().to_owned()),
-            None,
-        )?;
-        Ok(Some(Write::Enqueue(mail)))
-    }
-
-    /// Looks up an emailed token: unknown or of another purpose is invalid
-    /// (400), used or expired is gone (410).
-    async fn usable_token(
-        &self,
-        presented: &str,
-        purposes: &[TokenPurpose],
-    ) -> Result<(TokenHash, EmailTokenRecord), Error> {
-        let hash = TokenHash::of_presented(presented).ok_or(Error::TokenInvalid)?;
-        let record = self
-            .store
-            .email_token(&hash)
-            .await?
-            .ok_or(Error::TokenInvalid)?;
-        if !purposes.contains(&record.purpose) {
-            return Err(Error::TokenInvalid);
-        }
-        if record.used_at.is_some() || record.expires_at <= self.clock.now() {
-            return Err(Error::TokenExpired);
-        }
-        Ok((hash, record))
-    }
-
+impl Recovery {
     /// Confirms an address: a sign-up's, or the new one of an email change.
     #[instrument(skip_all)]
     pub async fn verify_email(&self, token: &str, client: &ClientInfo) -> Result<(), Error> {
@@ -200,14 +72,14 @@ impl App {
     /// that has not verified it. The caller answers the same either way,
     /// and the work happens after the answer, so time tells nothing either.
     pub async fn resend_verification(
-        self: &std::sync::Arc<Self>,
+        &self,
         email: Email,
         client: &ClientInfo,
     ) -> Result<(), Error> {
         self.rate_limit(Endpoint::Resend, client, Some(&Identifier::email(&email)))
             .await?;
         let permit = self.background_permit()?;
-        let app = self.clone();
+        let app = self.0.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let result = async {
@@ -235,17 +107,13 @@ impl App {
 
     /// Sends a reset link to the stored address of an existing, enabled
     /// account; nothing otherwise. Same answer and timing either way.
-    pub async fn forgot_password(
-        self: &std::sync::Arc<Self>,
-        email: Email,
-        client: &ClientInfo,
-    ) -> Result<(), Error> {
+    pub async fn forgot_password(&self, email: Email, client: &ClientInfo) -> Result<(), Error> {
         self.rate_limit(Endpoint::Forgot, client, Some(&Identifier::email(&email)))
             .await?;
         metrics::counter!("latchkey_password_reset_requests_total").increment(1);
         metrics::counter!("latchkey_auth_password_reset_requests_total").increment(1);
         let permit = self.background_permit()?;
-        let app = self.clone();
+        let app = self.0.clone();
         let client = client.clone();
         tokio::spawn(async move {
             let _permit = permit;
@@ -307,7 +175,7 @@ impl App {
             .user_by_id(record.user_id)
             .await?
             .ok_or(Error::TokenInvalid)?;
-        let context = Self::password_context(user.email.as_ref(), user.username.as_ref());
+        let context = Ctx::password_context(user.email.as_ref(), user.username.as_ref());
         let password = self.acceptable_password(new_password, context).await?;
         let new_hash = self.replacement_hash(&user, password, None).await?;
         let mut writes = vec![
@@ -334,7 +202,7 @@ impl App {
         match self.commit(writes).await {
             Ok(()) => {
                 // Proving the mailbox lifts any lockout of the account.
-                self.unlock(&user).await?;
+                self.lift_account_locks(&user).await?;
                 self.audit(
                     AuditKind::PasswordResetCompleted,
                     "success",
@@ -349,59 +217,125 @@ impl App {
             Err(e) => Err(e.into()),
         }
     }
+}
 
-    /// Starts an email change: a link to the new address (the change takes
-    /// effect when it is used) and a notice to the old one. An address that
-    /// belongs to another account gets nothing, and the answer is the same.
-    #[instrument(skip_all)]
-    pub async fn request_email_change(
-        &self,
-        principal: &Principal,
-        new_email: Email,
-        current_password: &str,
-    ) -> Result<(), Error> {
-        self.check_current_password(principal, current_password)
-            .await?;
-        if self.store.user_by_email(new_email.key()).await?.is_some() {
-            return Ok(());
-        }
-        let user = &principal.user;
-        let mut writes = self.link_writes(
-            user.id,
-            TokenPurpose::ChangeEmail,
-            Some(&new_email),
-            &new_email,
-        )?;
-        writes.extend(self.notice(MailKind::EmailChanged, user, Some(&new_email))?);
-        self.commit(writes).await?;
-        self.audit(
-            AuditKind::EmailChangeRequested,
-            "success",
-            Some(user.id),
-            Some(&principal.client),
-            Value::Null,
-        )
-        .await;
-        Ok(())
+impl Ctx {
+    /// A place for work done after the answer (so its time tells nothing);
+    /// bounded, so a flood gets `503` instead of piling up tasks.
+    pub(crate) fn background_permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Error> {
+        self.background
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Error::Overloaded {
+                retry_after_secs: 1,
+            })
     }
 
-    /// Checks the signed-in user's current password (for sensitive changes).
-    pub(super) async fn check_current_password(
+    /// A new emailed token and the row that remembers its hash.
+    pub(crate) fn new_email_token(
         &self,
-        principal: &Principal,
-        given: &str,
-    ) -> Result<(), Error> {
-        let given = Password::parse_attempt(given).ok_or(Error::CurrentPasswordWrong)?;
-        let stored = principal.user.password_hash.clone();
-        let hasher = self.hasher.clone();
-        let verdict = self
-            .pool
-            .run(move || hasher.verify(&given, Some(&stored)))
-            .await?;
-        match verdict {
-            latchkey_core::password_hash::Verdict::Match { .. } => Ok(()),
-            latchkey_core::password_hash::Verdict::Mismatch => Err(Error::CurrentPasswordWrong),
+        user: UserId,
+        purpose: TokenPurpose,
+        new_email: Option<Email>,
+    ) -> (SecretToken, NewEmailToken) {
+        let ttl = match purpose {
+            TokenPurpose::ResetPassword => self.config.email.reset_ttl_secs,
+            TokenPurpose::VerifyEmail | TokenPurpose::ChangeEmail => {
+                self.config.email.verification_ttl_secs
+            }
+        };
+        let secret = SecretToken::generate();
+        let row = NewEmailToken {
+            hash: secret.hash(),
+            user_id: user,
+            purpose,
+            new_email,
+            expires_at: self.clock.now() + ttl,
+        };
+        (secret, row)
+    }
+
+    /// The writes that send `user` a fresh verification link.
+    pub(crate) fn verification_writes(
+        &self,
+        user: UserId,
+        to: &Email,
+    ) -> Result<Vec<Write>, Error> {
+        metrics::counter!("latchkey_auth_email_verification_sent_total").increment(1);
+        self.link_writes(user, TokenPurpose::VerifyEmail, None, to)
+    }
+
+    /// A new emailed token and the message carrying its link to `to`: the
+    /// link's path, the message and the lifetime follow from the purpose.
+    pub(crate) fn link_writes(
+        &self,
+        user: UserId,
+        purpose: TokenPurpose,
+        new_email: Option<&Email>,
+        to: &Email,
+    ) -> Result<Vec<Write>, Error> {
+        let e = &self.config.email;
+        let (kind, path, ttl) = match purpose {
+            TokenPurpose::ResetPassword => {
+                (MailKind::PasswordReset, &e.reset_path, e.reset_ttl_secs)
+            }
+            TokenPurpose::VerifyEmail | TokenPurpose::ChangeEmail => (
+                MailKind::VerifyEmail,
+                &e.verify_path,
+                e.verification_ttl_secs,
+            ),
+        };
+        let (secret, row) = self.new_email_token(user, purpose, new_email.cloned());
+        let mail = self.mailer.compose(
+            kind,
+            to.as_str(),
+            Some(self.config.link(path, secret.expose())),
+            new_email.map(|n| n.as_str().to_owned()),
+            Some(human_duration(ttl)),
+        )?;
+        Ok(vec![Write::InsertEmailToken(row), Write::Enqueue(mail)])
+    }
+
+    /// A notice without a link, e.g. "your password was changed".
+    pub(crate) fn notice(
+        &self,
+        kind: MailKind,
+        user: &User,
+        new_email: Option<&Email>,
+    ) -> Result<Option<Write>, Error> {
+        let Some(to) = user.email_str() else {
+            return Ok(None);
+        };
+        let mail = self.mailer.compose(
+            kind,
+            to,
+            None,
+            new_email.map(|e| e.as_str().to_owned()),
+            None,
+        )?;
+        Ok(Some(Write::Enqueue(mail)))
+    }
+
+    /// Looks up an emailed token: unknown or of another purpose is invalid
+    /// (400), used or expired is gone (410).
+    pub(crate) async fn usable_token(
+        &self,
+        presented: &str,
+        purposes: &[TokenPurpose],
+    ) -> Result<(TokenHash, EmailTokenRecord), Error> {
+        let hash = TokenHash::of_presented(presented).ok_or(Error::TokenInvalid)?;
+        let record = self
+            .store
+            .email_token(&hash)
+            .await?
+            .ok_or(Error::TokenInvalid)?;
+        if !purposes.contains(&record.purpose) {
+            return Err(Error::TokenInvalid);
         }
+        if record.used_at.is_some() || record.expires_at <= self.clock.now() {
+            return Err(Error::TokenExpired);
+        }
+        Ok((hash, record))
     }
 }
 
