@@ -16,6 +16,7 @@ pub mod keys;
 pub mod mail;
 pub mod outbound;
 mod policy;
+mod pwned_file;
 mod throttle;
 
 pub use app::{App, ClientInfo, Issued, Principal, StartError};
