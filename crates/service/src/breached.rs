@@ -12,120 +12,30 @@
 //! When a source cannot answer (timeout, error, unreadable file) the check
 //! fails open (the password is accepted and a warning logged) or, with
 //! `fail_closed`, the request gets `503` with `Retry-After`.
+//!
+//! The sources are configured by [`BreachedConfig`] (defined and checked in
+//! [`crate::config`], re-exported here); the file's line format is read by
+//! `crate::pwned_file`.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use latchkey_core::{Error, Password};
-use serde::{Deserialize, Serialize};
 use sha1::{Digest, Sha1};
 
-use crate::config::ConfigError;
+pub use crate::config::BreachedConfig;
 use crate::outbound::Fetch;
+use crate::pwned_file::{MAX_LINE, line_at, next_line_start, parse_line, read_at, trim_cr};
 
-/// The longest line the file may hold: 40 hex digits, `:`, a count, CR LF.
-const MAX_LINE: usize = 256;
 /// Below this many bytes the search reads the rest in one go and scans it.
 const SCAN_BYTES: u64 = 8 * 1024;
 /// A range answer larger than this is refused (a real one is ~40 KiB).
 const MAX_RANGE_BODY: usize = 4 * 1024 * 1024;
 /// What a fail-closed check tells the client to wait before retrying.
 const RETRY_AFTER_SECS: u32 = 5;
-
-/// `[breached]`: where to look for breached passwords. Nothing set, no check.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BreachedConfig {
-    /// A local Pwned Passwords file (SHA-1, sorted by hash).
-    pub file: Option<PathBuf>,
-    /// A range API base URL, e.g. `https://api.pwnedpasswords.com`; empty is off.
-    pub range_url: String,
-    /// The range API's whole exchange must finish within this.
-    pub timeout_ms: u64,
-    /// When a source cannot answer: refuse (503) instead of accepting.
-    pub fail_closed: bool,
-}
-
-impl Default for BreachedConfig {
-    fn default() -> Self {
-        Self {
-            file: None,
-            range_url: String::new(),
-            timeout_ms: 2000,
-            fail_closed: false,
-        }
-    }
-}
-
-fn invalid(key: &str, problem: impl std::fmt::Display) -> ConfigError {
-    ConfigError(format!("{key}: {problem}"))
-}
-
-impl BreachedConfig {
-    /// Checks the values, naming the key at fault; the file must exist and
-    /// start with a SHA-1 line (an NTLM list would never match).
-    pub fn validate(&mut self) -> Result<(), ConfigError> {
-        if let Some(path) = &self.file {
-            if !path.is_file() {
-                return Err(invalid(
-                    "breached.file",
-                    format!("no such file: {}", path.display()),
-                ));
-            }
-            let first = File::open(path)
-                .and_then(|mut f| line_at(&mut f, 0))
-                .map_err(|e| invalid("breached.file", format!("{}: {e}", path.display())))?;
-            match first {
-                Some(line) if parse_line(&line, 40).is_some() => {}
-                Some(_) => {
-                    return Err(invalid(
-                        "breached.file",
-                        format!(
-                            "{} does not look like a SHA-1 Pwned Passwords list \
-                             (lines of 40 hex digits, ':' and a count)",
-                            path.display()
-                        ),
-                    ));
-                }
-                None => {
-                    return Err(invalid(
-                        "breached.file",
-                        format!("{} is empty", path.display()),
-                    ));
-                }
-            }
-        }
-        self.range_url = self.range_url.trim().trim_end_matches('/').to_owned();
-        if !self.range_url.is_empty() {
-            let url = url::Url::parse(&self.range_url).map_err(|e| {
-                invalid(
-                    "breached.range_url",
-                    format!("{:?} is not a URL: {e}", self.range_url),
-                )
-            })?;
-            if !matches!(url.scheme(), "http" | "https")
-                || url.host().is_none()
-                || url.query().is_some()
-                || url.fragment().is_some()
-            {
-                return Err(invalid(
-                    "breached.range_url",
-                    "must be an http:// or https:// URL with a host and no query",
-                ));
-            }
-        }
-        if !(1..=60_000).contains(&self.timeout_ms) {
-            return Err(invalid(
-                "breached.timeout_ms",
-                "must be between 1 and 60000",
-            ));
-        }
-        Ok(())
-    }
-}
 
 /// The uppercase hex SHA-1 of a password, as the lists hold it.
 pub fn sha1_hex(bytes: &[u8]) -> String {
@@ -328,69 +238,6 @@ fn compare(line: &[u8], target: &[u8]) -> std::cmp::Ordering {
         .cmp(target.iter().copied())
 }
 
-/// `HEX:COUNT` with `hex_len` hex digits; `None` if the line is not that.
-fn parse_line(line: &[u8], hex_len: usize) -> Option<(&[u8], u64)> {
-    let colon = line.iter().position(|&b| b == b':')?;
-    let (key, count) = (&line[..colon], &line[colon + 1..]);
-    if key.len() != hex_len || !key.iter().all(u8::is_ascii_hexdigit) {
-        return None;
-    }
-    let count = std::str::from_utf8(count).ok()?.trim().parse().ok()?;
-    Some((key, count))
-}
-
-fn trim_cr(line: &[u8]) -> &[u8] {
-    line.strip_suffix(b"\r").unwrap_or(line)
-}
-
-/// Reads from `pos` until `buf` is full or the file ends.
-fn read_at(file: &mut File, pos: u64, buf: &mut [u8]) -> io::Result<usize> {
-    file.seek(SeekFrom::Start(pos))?;
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
-}
-
-/// The line that starts at `start`, without its line end; `None` at the end.
-fn line_at(file: &mut File, start: u64) -> io::Result<Option<Vec<u8>>> {
-    let mut buf = [0; MAX_LINE];
-    let n = read_at(file, start, &mut buf)?;
-    if n == 0 {
-        return Ok(None);
-    }
-    let end = match buf[..n].iter().position(|&b| b == b'\n') {
-        Some(i) => i,
-        None if n < MAX_LINE => n,
-        None => return Err(too_long(start)),
-    };
-    Ok(Some(trim_cr(&buf[..end]).to_vec()))
-}
-
-/// The first line start at or after `pos` (> 0); the file's length if none.
-fn next_line_start(file: &mut File, pos: u64, len: u64) -> io::Result<u64> {
-    let mut buf = [0; MAX_LINE];
-    let n = read_at(file, pos - 1, &mut buf)?;
-    match buf[..n].iter().position(|&b| b == b'\n') {
-        Some(i) => Ok(pos + i as u64),
-        None if pos - 1 + n as u64 >= len => Ok(len),
-        None => Err(too_long(pos)),
-    }
-}
-
-fn too_long(at: u64) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("no line end within {MAX_LINE} bytes of offset {at}: not a Pwned Passwords file"),
-    )
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -474,49 +321,6 @@ mod tests {
         let path = dir.path().join("junk");
         std::fs::write(&path, vec![b'x'; 100_000]).unwrap();
         assert!(search_file(&path, &"A".repeat(40)).is_err());
-    }
-
-    #[test]
-    fn config_names_the_key_at_fault() {
-        let dir = tempfile::tempdir().unwrap();
-        let missing = BreachedConfig {
-            file: Some(dir.path().join("nope.txt")),
-            ..BreachedConfig::default()
-        };
-        let e = missing.clone().validate().unwrap_err().0;
-        assert!(e.starts_with("breached.file: no such file"), "{e}");
-        let ntlm = dir.path().join("ntlm.txt");
-        std::fs::write(&ntlm, format!("{}:1\n", "A".repeat(32))).unwrap();
-        let e = BreachedConfig {
-            file: Some(ntlm),
-            ..BreachedConfig::default()
-        }
-        .validate()
-        .unwrap_err()
-        .0;
-        assert!(e.contains("does not look like a SHA-1"), "{e}");
-        let e = BreachedConfig {
-            range_url: "ftp://example.com".into(),
-            ..BreachedConfig::default()
-        }
-        .validate()
-        .unwrap_err()
-        .0;
-        assert!(e.starts_with("breached.range_url"), "{e}");
-        let e = BreachedConfig {
-            timeout_ms: 0,
-            ..BreachedConfig::default()
-        }
-        .validate()
-        .unwrap_err()
-        .0;
-        assert!(e.starts_with("breached.timeout_ms"), "{e}");
-        let mut ok = BreachedConfig {
-            range_url: "https://api.pwnedpasswords.com/".into(),
-            ..BreachedConfig::default()
-        };
-        ok.validate().unwrap();
-        assert_eq!(ok.range_url, "https://api.pwnedpasswords.com");
     }
 
     #[test]

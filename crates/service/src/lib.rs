@@ -19,6 +19,7 @@ pub mod keys;
 pub mod mail;
 pub mod outbound;
 mod policy;
+mod pwned_file;
 mod recovery;
 mod sessions;
 mod throttle;
