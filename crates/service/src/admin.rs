@@ -35,13 +35,7 @@ impl Admin {
         verified: bool,
     ) -> Result<latchkey_core::User, Error> {
         let context = Ctx::password_context(Some(&email), username.as_ref());
-        let password = self.acceptable_password(password, context).await?;
-        let hasher = self.hasher.clone();
-        let hash = self
-            .pool
-            .run(move || hasher.hash(&password))
-            .await?
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let hash = self.hash_new_password(password, context).await?;
         let new = latchkey_core::NewUser {
             email: Some(email),
             username,

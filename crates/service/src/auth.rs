@@ -112,13 +112,7 @@ impl Auth {
     ) -> Result<(), Error> {
         self.rate_limit(Endpoint::Signup, client, None).await?;
         let context = Ctx::password_context(Some(&email), username.as_ref());
-        let password = self.acceptable_password(password, context).await?;
-        let hasher = self.hasher.clone();
-        let hash = self
-            .pool
-            .run(move || hasher.hash(&password))
-            .await?
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let hash = self.hash_new_password(password, context).await?;
         let id = UserId::generate();
         let mut writes = vec![Write::InsertUser {
             id,

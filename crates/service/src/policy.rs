@@ -29,6 +29,20 @@ impl Ctx {
         }
     }
 
+    /// The argon2id hash of an acceptable new password, made on the pool.
+    pub(crate) async fn hash_new_password(
+        &self,
+        password: &str,
+        context: PasswordContext<'_>,
+    ) -> Result<String, Error> {
+        let password = self.acceptable_password(password, context).await?;
+        let hasher = self.hasher.clone();
+        self.pool
+            .run(move || hasher.hash(&password))
+            .await?
+            .map_err(|e| Error::Internal(e.to_string()))
+    }
+
     /// A new password checked against every rule that needs no hashing: the
     /// configured policy and the breached-password lists. All failed rules
     /// are listed together.
