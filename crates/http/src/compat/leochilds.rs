@@ -41,24 +41,18 @@ type Failure = super::Failure<Leochilds>;
 impl Shape for Leochilds {
     const SURFACE: Surface = Surface::Leochilds;
 
-    fn body(e: &ApiError) -> Option<Value> {
-        let message = match e {
-            ApiError::Domain(Error::InvalidCredentials | Error::EmailNotVerified) => {
-                "Invalid credentials".to_owned()
-            }
-            ApiError::Domain(Error::Unauthenticated) => "Unauthorized".to_owned(),
-            ApiError::Domain(Error::UsernameTaken) => "User already exists".to_owned(),
-            ApiError::Domain(Error::WeakPassword(rules)) => super::rule_sentences(rules),
-            ApiError::Domain(Error::Invalid { message, .. }) => message.clone(),
-            ApiError::Domain(Error::RateLimited { .. } | Error::TooManyAttempts { .. }) => {
-                "Too many requests".to_owned()
-            }
-            ApiError::BadRequest(_)
-            | ApiError::UnsupportedMediaType
-            | ApiError::PayloadTooLarge => "Invalid request".to_owned(),
+    fn words(e: &Error) -> Option<&'static str> {
+        Some(match e {
+            Error::InvalidCredentials | Error::EmailNotVerified => "Invalid credentials",
+            Error::Unauthenticated => "Unauthorized",
+            Error::UsernameTaken => "User already exists",
+            Error::RateLimited { .. } | Error::TooManyAttempts { .. } => "Too many requests",
             _ => return None,
-        };
-        Some(json!({"error": message}))
+        })
+    }
+
+    fn body(message: String) -> Value {
+        json!({"error": message})
     }
 }
 

@@ -45,9 +45,26 @@ trait Shape {
     /// Whose statuses (`error.rs`) the set answers with.
     const SURFACE: Surface;
 
-    /// The body for `e`, or `None` where the seed had no answer for it and
+    /// The seed's words for the errors it had an answer for; for the others
     /// the standard problem document stands (503, 500…).
-    fn body(e: &ApiError) -> Option<Value>;
+    fn words(e: &Error) -> Option<&'static str>;
+
+    /// The seed's error body around a message.
+    fn body(message: String) -> Value;
+}
+
+/// What a set says for `e`: its own words, or what every seed said about a
+/// request it could not take.
+fn message<S: Shape>(e: &ApiError) -> Option<String> {
+    match e {
+        ApiError::Domain(Error::WeakPassword(rules)) => Some(rule_sentences(rules)),
+        ApiError::Domain(Error::Invalid { message, .. }) => Some(message.clone()),
+        ApiError::Domain(e) => S::words(e).map(str::to_owned),
+        ApiError::BadRequest(_) | ApiError::UnsupportedMediaType | ApiError::PayloadTooLarge => {
+            Some("Invalid request".to_owned())
+        }
+        ApiError::RouteNotFound | ApiError::MethodNotAllowed => None,
+    }
 }
 
 /// An error, answered in `S`'s shape.
@@ -67,8 +84,8 @@ impl<S> From<Error> for Failure<S> {
 
 impl<S: Shape> IntoResponse for Failure<S> {
     fn into_response(self) -> Response {
-        match S::body(&self.0) {
-            Some(body) => self.0.respond(S::SURFACE, Json(body)),
+        match message::<S>(&self.0) {
+            Some(message) => self.0.respond(S::SURFACE, Json(S::body(message))),
             None => self.0.into_response(),
         }
     }

@@ -55,25 +55,19 @@ type Failure = super::Failure<SanctumTools>;
 impl Shape for SanctumTools {
     const SURFACE: Surface = Surface::SanctumTools;
 
-    fn body(e: &ApiError) -> Option<Value> {
-        let message = match e {
-            ApiError::Domain(Error::InvalidCredentials | Error::EmailNotVerified) => {
-                "Invalid email or password".to_owned()
+    fn words(e: &Error) -> Option<&'static str> {
+        Some(match e {
+            Error::InvalidCredentials | Error::EmailNotVerified => "Invalid email or password",
+            Error::TokenInvalid | Error::TokenExpired => "Invalid or expired token",
+            Error::RateLimited { .. } | Error::TooManyAttempts { .. } => {
+                "Too many attempts, try again later"
             }
-            ApiError::Domain(Error::TokenInvalid | Error::TokenExpired) => {
-                "Invalid or expired token".to_owned()
-            }
-            ApiError::Domain(Error::WeakPassword(rules)) => super::rule_sentences(rules),
-            ApiError::Domain(Error::Invalid { message, .. }) => message.clone(),
-            ApiError::Domain(Error::RateLimited { .. } | Error::TooManyAttempts { .. }) => {
-                "Too many attempts, try again later".to_owned()
-            }
-            ApiError::BadRequest(_)
-            | ApiError::UnsupportedMediaType
-            | ApiError::PayloadTooLarge => "Invalid request".to_owned(),
             _ => return None,
-        };
-        Some(json!({"success": false, "message": message}))
+        })
+    }
+
+    fn body(message: String) -> Value {
+        json!({"success": false, "message": message})
     }
 }
 
