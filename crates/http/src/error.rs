@@ -121,11 +121,13 @@ pub enum Surface {
 /// named here.
 pub fn status_for(surface: Surface, e: &Error) -> StatusCode {
     match (surface, e) {
-        // The account page shows a wrong current password beside the form
-        // as a mistake in the form, like any other field.
+        // The account page shows a wrong current password as a mistake in
+        // the form it was typed in, like any other field: 400, not the
+        // API's 403 (tests/api/ui.rs, the account page test).
         (Surface::Page, Error::CurrentPasswordWrong) => StatusCode::BAD_REQUEST,
-        // SanctumTools answers a spent or expired reset link like a broken
-        // one.
+        // SanctumTools answered a spent or expired reset link like a broken
+        // one: 400 "Invalid or expired token", not the API's 410
+        // (tests/api/compat.rs, the SanctumTools reset flow).
         (Surface::SanctumTools, Error::TokenExpired) => StatusCode::BAD_REQUEST,
         _ => status_of(e),
     }

@@ -23,7 +23,7 @@ use latchkey_service::{ClientInfo, Principal};
 /// client's details, and the cookies the answer must set.
 pub struct Ui {
     pub app: AppState,
-    pub(super) pages: Arc<Pages>,
+    pages: Arc<Pages>,
     pub headers: HeaderMap,
     pub lang: &'static str,
     pub csrf: String,
