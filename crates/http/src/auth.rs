@@ -3,7 +3,7 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{AppendHeaders, IntoResponse, Response};
 use axum::routing::post;
 use latchkey_core::Error;
 
@@ -64,17 +64,8 @@ pub async fn login(
         _ => return Err(Error::invalid("email", "give either email or username").into()),
     };
     let issued = app.auth().login(id, &req.password, client).await?;
-    let mut response = Json(TokenResponse::from(&issued)).into_response();
-    if let Some(value) = issued.cookie_token.as_ref().and_then(|t| {
-        cookie::set(
-            t.expose(),
-            app.config().session.absolute_timeout_secs,
-            app.config().is_https(),
-        )
-    }) {
-        response.headers_mut().insert(header::SET_COOKIE, value);
-    }
-    Ok(response)
+    let cookie = cookie::signed_in(&issued, app.config()).map(|c| (header::SET_COOKIE, c));
+    Ok((AppendHeaders(cookie), Json(TokenResponse::from(&issued))).into_response())
 }
 
 /// Exchange a refresh token for new tokens. Each refresh token works once.

@@ -1,5 +1,8 @@
-//! The one place where errors become HTTP: RFC 9457 problem documents with a
-//! stable `type` per error. A 500 says nothing; its detail goes to the log.
+//! The one place where errors become HTTP. Every surface takes its status
+//! (and its `Retry-After`) from here: the API answers with RFC 9457 problem
+//! documents with a stable `type` per error; the hosted pages and the
+//! compatibility routes choose only the body. A 500 says nothing; its detail
+//! goes to the log.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -50,31 +53,18 @@ pub struct Problem {
 }
 
 impl ApiError {
-    fn parts(self) -> (StatusCode, &'static str, String, Problem) {
-        let (status, code, title) = match &self {
-            Self::Domain(e) => (status_of(e), e.code(), e.to_string()),
-            Self::BadRequest(_) => (
-                StatusCode::BAD_REQUEST,
-                "malformed-request",
-                "the request body is not valid".into(),
-            ),
+    /// The problem document for this error on the API.
+    fn problem(&self) -> Problem {
+        let (code, title) = match self {
+            Self::Domain(e) => (e.code(), e.to_string()),
+            Self::BadRequest(_) => ("malformed-request", "the request body is not valid".into()),
             Self::UnsupportedMediaType => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
                 "the body must be application/json".into(),
             ),
-            Self::PayloadTooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload-too-large",
-                "the body is larger than 64 KiB".into(),
-            ),
-            Self::RouteNotFound => (
-                StatusCode::NOT_FOUND,
-                "not-found",
-                "no such resource".into(),
-            ),
+            Self::PayloadTooLarge => ("payload-too-large", "the body is larger than 64 KiB".into()),
+            Self::RouteNotFound => ("not-found", "no such resource".into()),
             Self::MethodNotAllowed => (
-                StatusCode::METHOD_NOT_ALLOWED,
                 "method-not-allowed",
                 "this resource does not take that method".into(),
             ),
@@ -82,15 +72,15 @@ impl ApiError {
         let mut problem = Problem {
             kind: format!("urn:latchkey:problem:{code}"),
             title,
-            status: status.as_u16(),
+            status: self.status(Surface::Api).as_u16(),
             detail: None,
             field: None,
             errors: None,
         };
         match self {
             Self::Domain(Error::Invalid { field, message }) => {
-                problem.field = Some(field.into());
-                problem.detail = Some(message);
+                problem.field = Some((*field).into());
+                problem.detail = Some(message.clone());
             }
             Self::Domain(Error::WeakPassword(rules)) => {
                 problem.detail = Some(
@@ -100,20 +90,51 @@ impl ApiError {
                         .collect::<Vec<_>>()
                         .join("; "),
                 );
-                problem.errors = Some(rules);
+                problem.errors = Some(rules.clone());
             }
             Self::Domain(Error::Internal(detail)) => {
                 tracing::error!(%detail, "internal error");
                 problem.title = "internal error".into();
             }
-            Self::BadRequest(detail) => problem.detail = Some(detail),
+            Self::BadRequest(detail) => problem.detail = Some(detail.clone()),
             _ => {}
         }
-        (status, code, problem.title.clone(), problem)
+        problem
     }
 }
 
-fn status_of(e: &Error) -> StatusCode {
+/// Who answers an error. Each surface has its own body; the status is the
+/// API's except where a surface has always answered otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// `/api/v1` (problem documents).
+    Api,
+    /// The hosted pages.
+    Page,
+    /// SanctumTools' routes (`{"success": false, "message": …}`).
+    SanctumTools,
+    /// leochilds.uk's routes (`{"error": …}`).
+    Leochilds,
+}
+
+/// The status of an error on a surface: the API's, but for the exceptions
+/// named here.
+pub fn status_for(surface: Surface, e: &Error) -> StatusCode {
+    match (surface, e) {
+        // The account page shows a wrong current password as a mistake in
+        // the form it was typed in, like any other field: 400, not the
+        // API's 403 (tests/api/ui.rs, the account page test).
+        (Surface::Page, Error::CurrentPasswordWrong) => StatusCode::BAD_REQUEST,
+        // SanctumTools answered a spent or expired reset link like a broken
+        // one: 400 "Invalid or expired token", not the API's 410
+        // (tests/api/compat.rs, the SanctumTools reset flow).
+        (Surface::SanctumTools, Error::TokenExpired) => StatusCode::BAD_REQUEST,
+        _ => status_of(e),
+    }
+}
+
+/// The API's status of each error.
+pub fn status_of(e: &Error) -> StatusCode {
     match e {
         Error::Invalid { .. } | Error::WeakPassword(_) | Error::TokenInvalid => {
             StatusCode::BAD_REQUEST
@@ -133,33 +154,58 @@ fn status_of(e: &Error) -> StatusCode {
     }
 }
 
+/// When to try again, in seconds, for an error that is only for now.
+fn retry_after(e: &Error) -> Option<u64> {
+    match e {
+        Error::Overloaded { retry_after_secs } => Some(u64::from(*retry_after_secs)),
+        Error::RateLimited { retry_after_secs } | Error::TooManyAttempts { retry_after_secs } => {
+            Some((*retry_after_secs).max(1))
+        }
+        Error::Unavailable => Some(5),
+        _ => None,
+    }
+}
+
+impl ApiError {
+    /// This error's status on `surface`.
+    pub fn status(&self, surface: Surface) -> StatusCode {
+        match self {
+            Self::Domain(e) => status_for(surface, e),
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        }
+    }
+
+    /// This error answered on `surface` with that surface's `body`: the
+    /// status, and `Retry-After` where the error is only for now.
+    pub fn respond(&self, surface: Surface, body: impl IntoResponse) -> Response {
+        let mut response = (self.status(surface), body).into_response();
+        if let Self::Domain(e) = self
+            && let Some(secs) = retry_after(e)
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let retry_after = match &self {
-            Self::Domain(Error::Overloaded { retry_after_secs }) => {
-                Some(u64::from(*retry_after_secs))
-            }
-            Self::Domain(
-                Error::RateLimited { retry_after_secs }
-                | Error::TooManyAttempts { retry_after_secs },
-            ) => Some((*retry_after_secs).max(1)),
-            Self::Domain(Error::Unavailable) => Some(5),
-            _ => None,
-        };
-        let unauthenticated = matches!(&self, Self::Domain(Error::Unauthenticated));
-        let (status, _, _, problem) = self.parts();
-        let body = serde_json::to_vec(&problem).unwrap_or_default();
-        let mut response = (status, body).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
+        let content_type = [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
-        );
-        if let Some(secs) = retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        if unauthenticated {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        )];
+        let mut response = self.respond(Surface::Api, (content_type, body));
+        if matches!(self, Self::Domain(Error::Unauthenticated)) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

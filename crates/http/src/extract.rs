@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use latchkey_core::Error;
 use latchkey_core::session::bound_user_agent;
 use serde::de::DeserializeOwned;
@@ -26,6 +26,16 @@ impl std::ops::Deref for AppState {
     }
 }
 
+/// Whether the request's body is of the media type `mime` (parameters such
+/// as `charset` aside).
+pub fn has_content_type(headers: &HeaderMap, mime: &str) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case(mime))
+}
+
 /// A JSON body: `application/json` only, at most 64 KiB, every field of the
 /// declared type (a string is a string, never an array or an object), no
 /// duplicate or unknown keys.
@@ -36,16 +46,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|mime| {
-                let mime = mime.trim();
-                mime.eq_ignore_ascii_case("application/json")
-            });
-        if !is_json {
+        if !has_content_type(req.headers(), "application/json") {
             return Err(ApiError::UnsupportedMediaType);
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
@@ -112,7 +113,7 @@ async fn authenticate(parts: &Parts, app: &AppState) -> Result<Principal, ApiErr
             app.sessions().authenticate_cookie(token).await?
         });
     }
-    if let Some(token) = cookie::read(&parts.headers, app.config().is_https()) {
+    if let Some(token) = cookie::session_token(&parts.headers, app.config().is_https()) {
         return Ok(app.sessions().authenticate_cookie(&token).await?);
     }
     Err(Error::Unauthenticated.into())

@@ -3,14 +3,15 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::header;
+use axum::response::{AppendHeaders, IntoResponse, Response};
 use axum::routing::{get, post};
 use latchkey_core::Error;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::error::ApiError;
+use super::Shape;
+use crate::error::{ApiError, Surface};
 use crate::extract::{ApiJson, ApiQuery, AppState};
 use crate::{Json, cookie};
 use latchkey_service::{App, ClientInfo, LoginId};
@@ -47,79 +48,52 @@ struct LoginBody {
 }
 
 /// SanctumTools' error shape: `{"success": false, "message": …}`.
-fn failure(e: impl Into<ApiError>) -> Response {
-    let (status, message) = match e.into() {
-        ApiError::Domain(Error::InvalidCredentials | Error::EmailNotVerified) => (
-            StatusCode::UNAUTHORIZED,
-            "Invalid email or password".to_owned(),
-        ),
-        ApiError::Domain(Error::TokenInvalid | Error::TokenExpired) => (
-            StatusCode::BAD_REQUEST,
-            "Invalid or expired token".to_owned(),
-        ),
-        ApiError::Domain(Error::WeakPassword(rules)) => (
-            StatusCode::BAD_REQUEST,
-            rules
-                .iter()
-                .map(|r| format!("Password {}", r.message))
-                .collect::<Vec<_>>()
-                .join("; "),
-        ),
-        ApiError::Domain(Error::Invalid { message, .. }) => (StatusCode::BAD_REQUEST, message),
-        ApiError::Domain(
-            Error::RateLimited { retry_after_secs } | Error::TooManyAttempts { retry_after_secs },
-        ) => {
-            let body =
-                Json(json!({"success": false, "message": "Too many attempts, try again later"}));
-            let retry = [(
-                axum::http::header::RETRY_AFTER,
-                retry_after_secs.max(1).to_string(),
-            )];
-            return (StatusCode::TOO_MANY_REQUESTS, retry, body).into_response();
-        }
-        ApiError::BadRequest(_) | ApiError::UnsupportedMediaType | ApiError::PayloadTooLarge => {
-            (StatusCode::BAD_REQUEST, "Invalid request".to_owned())
-        }
-        // Everything else keeps the standard problem answer (503, 500…).
-        other => return other.into_response(),
-    };
-    (status, Json(json!({"success": false, "message": message}))).into_response()
+struct SanctumTools;
+
+type Failure = super::Failure<SanctumTools>;
+
+impl Shape for SanctumTools {
+    const SURFACE: Surface = Surface::SanctumTools;
+
+    fn words(e: &Error) -> Option<&'static str> {
+        Some(match e {
+            Error::InvalidCredentials | Error::EmailNotVerified => "Invalid email or password",
+            Error::TokenInvalid | Error::TokenExpired => "Invalid or expired token",
+            Error::RateLimited { .. } | Error::TooManyAttempts { .. } => {
+                "Too many attempts, try again later"
+            }
+            _ => return None,
+        })
+    }
+
+    fn body(message: String) -> Value {
+        json!({"success": false, "message": message})
+    }
 }
 
 async fn forgot(
     State(app): State<AppState>,
     client: ClientInfo,
     body: Result<ApiJson<EmailBody>, ApiError>,
-) -> Response {
-    let result = async {
-        let ApiJson(b) = body?;
-        let email = App::parse_email(&b.email)?;
-        app.recovery().forgot_password(email, &client).await?;
-        Ok::<_, ApiError>(())
-    }
-    .await;
-    match result {
-        Ok(()) => Json(json!({"success": true, "message": "Check your email"})).into_response(),
-        Err(e) => failure(e),
-    }
+) -> Result<Response, Failure> {
+    let ApiJson(b) = body?;
+    let email = App::parse_email(&b.email)?;
+    app.recovery().forgot_password(email, &client).await?;
+    Ok(Json(json!({"success": true, "message": "Check your email"})).into_response())
 }
 
 async fn validate(
     State(app): State<AppState>,
     query: Result<ApiQuery<TokenQuery>, ApiError>,
-) -> Response {
-    let ApiQuery(q) = match query {
-        Ok(q) => q,
-        Err(e) => return failure(e),
-    };
+) -> Result<Response, Failure> {
+    let ApiQuery(q) = query?;
     match app.recovery().validate_reset(&q.token).await {
-        Ok(email) => Json(json!({"valid": true, "email": email})).into_response(),
-        Err(Error::TokenInvalid | Error::TokenExpired) => (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"valid": false, "message": "Invalid or expired token"})),
-        )
-            .into_response(),
-        Err(e) => failure(e),
+        Ok(email) => Ok(Json(json!({"valid": true, "email": email})).into_response()),
+        Err(e @ (Error::TokenInvalid | Error::TokenExpired)) => {
+            let body = Json(json!({"valid": false, "message": "Invalid or expired token"}));
+            Ok(ApiError::from(e).respond(SanctumTools::SURFACE, body))
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -127,19 +101,12 @@ async fn reset(
     State(app): State<AppState>,
     client: ClientInfo,
     body: Result<ApiJson<ResetBody>, ApiError>,
-) -> Response {
-    let ApiJson(b) = match body {
-        Ok(b) => b,
-        Err(e) => return failure(e),
-    };
-    match app
-        .recovery()
+) -> Result<Response, Failure> {
+    let ApiJson(b) = body?;
+    app.recovery()
         .reset_password(&b.token, &b.new_password, &client)
-        .await
-    {
-        Ok(()) => Json(json!({"success": true, "message": "Password updated"})).into_response(),
-        Err(e) => failure(e),
-    }
+        .await?;
+    Ok(Json(json!({"success": true, "message": "Password updated"})).into_response())
 }
 
 /// `sessionToken` is the opaque session token: it works as the session
@@ -148,28 +115,15 @@ async fn login(
     State(app): State<AppState>,
     client: ClientInfo,
     body: Result<ApiJson<LoginBody>, ApiError>,
-) -> Response {
-    let ApiJson(b) = match body {
-        Ok(b) => b,
-        Err(e) => return failure(e),
-    };
+) -> Result<Response, Failure> {
+    let ApiJson(b) = body?;
     let id = LoginId::from_email_input(&b.email);
-    match app.auth().login(id, &b.password, client).await {
-        Ok(issued) => {
-            let Some(token) = issued.cookie_token.as_ref() else {
-                return failure(Error::Internal("login without a session token".into()));
-            };
-            let mut response =
-                Json(json!({"success": true, "sessionToken": token.expose()})).into_response();
-            if let Some(value) = cookie::set(
-                token.expose(),
-                app.config().session.absolute_timeout_secs,
-                app.config().is_https(),
-            ) {
-                response.headers_mut().insert(header::SET_COOKIE, value);
-            }
-            response
-        }
-        Err(e) => failure(e),
-    }
+    let issued = app.auth().login(id, &b.password, client).await?;
+    let token = issued
+        .cookie_token
+        .as_ref()
+        .ok_or_else(|| Error::Internal("login without a session token".into()))?;
+    let body = Json(json!({"success": true, "sessionToken": token.expose()}));
+    let cookie = cookie::signed_in(&issued, app.config()).map(|c| (header::SET_COOKIE, c));
+    Ok((AppendHeaders(cookie), body).into_response())
 }

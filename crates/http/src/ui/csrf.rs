@@ -55,14 +55,14 @@ pub enum Scope {
 
 /// The token bound to the session cookie in the request, if there is one.
 fn bound(headers: &HeaderMap, https: bool) -> Option<String> {
-    let secret = cookie::read(headers, https).filter(|s| !s.is_empty())?;
+    let secret = cookie::session_token(headers, https).filter(|s| !s.is_empty())?;
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
     Some(URL_SAFE_NO_PAD.encode(hmac::sign(&key, LABEL).as_ref()))
 }
 
 /// The double-submit cookie's token, if the request has a sound one.
 fn double_submit(headers: &HeaderMap, https: bool) -> Option<String> {
-    super::read_cookie(headers, name(https)).filter(|t| well_formed(t))
+    cookie::value(headers, name(https)).filter(|t| well_formed(t))
 }
 
 /// The token to put in this page's forms, and the cookie to set (for a
@@ -87,12 +87,7 @@ fn fresh(https: bool) -> (String, Option<HeaderValue>) {
         return (String::new(), None);
     }
     let fresh = URL_SAFE_NO_PAD.encode(bytes);
-    let secure = if https { "; Secure" } else { "" };
-    let cookie = HeaderValue::from_str(&format!(
-        "{}={fresh}; Path=/; HttpOnly; SameSite=Lax{secure}",
-        name(https)
-    ))
-    .ok();
+    let cookie = cookie::http_only(name(https), &fresh, None, https);
     (fresh, cookie)
 }
 

@@ -106,7 +106,7 @@ pub fn choose(headers: &HeaderMap, query_lang: Option<&str>) -> (&'static str, b
     if let Some(lang) = query_lang.and_then(known) {
         return (lang, true);
     }
-    if let Some(lang) = super::read_cookie(headers, COOKIE)
+    if let Some(lang) = crate::cookie::value(headers, COOKIE)
         .as_deref()
         .and_then(known)
     {
