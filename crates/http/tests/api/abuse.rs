@@ -374,7 +374,6 @@ fn uuid_like() -> String {
 /// Login time must not tell an existing account from an unknown one, with a
 /// wrong password or an empty one: each costs one argon2 hash. Samples are
 /// interleaved so that load on the machine falls on both sides alike.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_timing_does_not_tell_accounts_apart() {
     let Some(t) = TestApp::spawn_with(Backend::Sqlite, |c| {
         no_rate_limits(c);
@@ -460,3 +459,7 @@ fn timings_match(m: &[f64]) -> Result<(), String> {
     }
     Ok(())
 }
+
+crate::tests![
+    multi_thread login_timing_does_not_tell_accounts_apart,
+];

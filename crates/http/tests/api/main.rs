@@ -1,7 +1,9 @@
 //! End-to-end tests of the HTTP API against a real server, each run once on
-//! SQLite and once on Postgres.
+//! SQLite and once on Postgres; and the breached-password check.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../../../store/tests/store/harness.rs"]
+mod harness;
 mod helpers;
 mod smtp;
 
@@ -9,6 +11,7 @@ mod abuse;
 mod account;
 mod audit;
 mod auth;
+mod breached;
 mod compat;
 mod email;
 mod input;
@@ -17,25 +20,53 @@ mod policy;
 mod tokens;
 mod ui;
 
-/// Runs each named test on both backends: `sqlite::name` and `postgres::name`.
+fn main() {
+    harness::run([
+        abuse::backend_tests(),
+        abuse::tests(),
+        account::backend_tests(),
+        audit::backend_tests(),
+        auth::backend_tests(),
+        breached::tests(),
+        compat::backend_tests(),
+        email::backend_tests(),
+        input::backend_tests(),
+        ops::backend_tests(),
+        policy::backend_tests(),
+        tokens::backend_tests(),
+        ui::backend_tests(),
+        ui::tests(),
+        vec![harness::no_attribute_tests_in(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/api"
+        ))],
+    ])
+}
+
+/// Runs each named test on both backends: `sqlite::name` and
+/// `postgres::name`, all listed as `backend_tests()`.
 #[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name($crate::helpers::Backend::Sqlite).await;
                 }
             )*
+            $crate::tests![$(multi_thread $name),*];
         }
         mod postgres {
             $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name($crate::helpers::Backend::Postgres).await;
                 }
             )*
+            $crate::tests![$(multi_thread $name),*];
+        }
+
+        pub(crate) fn backend_tests() -> Vec<libtest_mimic::Trial> {
+            sqlite::tests().into_iter().chain(postgres::tests()).collect()
         }
     };
 }

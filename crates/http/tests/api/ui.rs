@@ -1067,7 +1067,6 @@ async fn a_theme_directory_overrides_pages_and_stylesheet(backend: Backend) {
     }
 }
 
-#[test]
 fn a_broken_theme_stops_start_up_naming_the_file() {
     use latchkey_http::Config;
     let theme = tempfile::tempdir().unwrap();
@@ -1112,7 +1111,6 @@ fn a_broken_theme_stops_start_up_naming_the_file() {
     latchkey_http::check(&config).unwrap();
 }
 
-#[test]
 fn ui_configuration_errors_name_their_key() {
     use latchkey_http::Config;
     type Tweak = fn(&mut Config);
@@ -1155,3 +1153,8 @@ crate::on_both_backends!(
     expired_links_say_so_and_offer_a_new_one,
     a_theme_directory_overrides_pages_and_stylesheet,
 );
+
+crate::tests![
+    sync a_broken_theme_stops_start_up_naming_the_file,
+    sync ui_configuration_errors_name_their_key,
+];

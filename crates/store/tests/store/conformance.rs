@@ -897,12 +897,12 @@ async fn pruning_keeps_the_rest_of_the_chain_verifiable(store: Arc<dyn Store>) {
     assert_eq!(verify_chain(&*store).await, Ok(6));
 }
 
-/// Instantiates every test above once per backend.
+/// Instantiates every test above once per backend, as `sqlite::name` and
+/// `postgres::name`, and lists them all as `tests()`.
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let dir = tempfile::tempdir().unwrap();
                     let url = latchkey_store::testing::sqlite_url(dir.path());
@@ -910,10 +910,10 @@ macro_rules! conformance {
                     super::$name(store).await;
                 }
             )*
+            crate::tests![$(multi_thread $name),*];
         }
         mod postgres {
             $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     let Some(url) = latchkey_store::testing::fresh_postgres_url().await else {
                         return;
@@ -922,6 +922,11 @@ macro_rules! conformance {
                     super::$name(store).await;
                 }
             )*
+            crate::tests![$(multi_thread $name),*];
+        }
+
+        pub(crate) fn tests() -> Vec<libtest_mimic::Trial> {
+            sqlite::tests().into_iter().chain(postgres::tests()).collect()
         }
     };
 }

@@ -52,7 +52,6 @@ fn missing(chromium: &Path) -> Vec<String> {
     missing
 }
 
-#[test]
 fn hosted_pages_in_a_real_browser() {
     let root = repo();
     let suite = root.join("ui-tests");
@@ -100,3 +99,7 @@ fn hosted_pages_in_a_real_browser() {
     ));
     assert!(status.success(), "the browser suite failed (see above)");
 }
+
+crate::tests![
+    sync hosted_pages_in_a_real_browser,
+];

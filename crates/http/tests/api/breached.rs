@@ -46,7 +46,6 @@ fn pw(s: &str) -> Password {
     Password::parse_attempt(s).unwrap()
 }
 
-#[test]
 fn a_large_sorted_file_is_searched_without_reading_it_all() {
     let dir = tempfile::tempdir().unwrap();
     // ~1 MB: large enough that the search bisects by offset before scanning.
@@ -93,7 +92,6 @@ fn a_large_sorted_file_is_searched_without_reading_it_all() {
     }
 }
 
-#[tokio::test]
 async fn the_checker_refuses_passwords_in_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_list(dir.path(), "pwned.txt", &entries(500), "\r\n");
@@ -112,7 +110,6 @@ async fn the_checker_refuses_passwords_in_the_file() {
     assert!(!none.is_breached(&pw("breached-0")).await.unwrap());
 }
 
-#[tokio::test]
 async fn a_file_that_disappears_fails_open_or_closed() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_list(dir.path(), "pwned.txt", &entries(10), "\n");
@@ -230,7 +227,6 @@ impl RangeServer {
     }
 }
 
-#[tokio::test]
 async fn the_range_api_is_asked_with_five_hex_digits_only() {
     let list = entries(2000);
     let server = RangeServer::start(list.clone(), Mode::Answer).await;
@@ -249,7 +245,6 @@ async fn the_range_api_is_asked_with_five_hex_digits_only() {
     }
 }
 
-#[tokio::test]
 async fn the_file_is_asked_first_and_the_api_for_what_it_lacks() {
     let dir = tempfile::tempdir().unwrap();
     let list = entries(100);
@@ -277,7 +272,6 @@ async fn the_file_is_asked_first_and_the_api_for_what_it_lacks() {
     assert_eq!(server.asked.lock().unwrap().len(), 1);
 }
 
-#[tokio::test]
 async fn a_slow_api_times_out_and_fails_open_or_closed() {
     let server = RangeServer::start(entries(10), Mode::Slow).await;
     let started = Instant::now();
@@ -296,7 +290,6 @@ async fn a_slow_api_times_out_and_fails_open_or_closed() {
     assert!(started.elapsed() < Duration::from_secs(3));
 }
 
-#[tokio::test]
 async fn an_api_error_or_no_listener_fails_open_or_closed() {
     let broken = RangeServer::start(entries(10), Mode::Broken).await;
     assert!(
@@ -328,7 +321,6 @@ async fn an_api_error_or_no_listener_fails_open_or_closed() {
     assert!(!open.is_breached(&pw("x")).await.unwrap());
 }
 
-#[test]
 fn the_breached_and_password_sections_load_from_toml() {
     let dir = tempfile::tempdir().unwrap();
     let list = write_list(dir.path(), "pwned.txt", &entries(5), "\n");
@@ -371,3 +363,14 @@ fn the_breached_and_password_sections_load_from_toml() {
         assert!(e.contains(key), "{text}: {e}");
     }
 }
+
+crate::tests![
+    sync a_large_sorted_file_is_searched_without_reading_it_all,
+    current_thread the_checker_refuses_passwords_in_the_file,
+    current_thread a_file_that_disappears_fails_open_or_closed,
+    current_thread the_range_api_is_asked_with_five_hex_digits_only,
+    current_thread the_file_is_asked_first_and_the_api_for_what_it_lacks,
+    current_thread a_slow_api_times_out_and_fails_open_or_closed,
+    current_thread an_api_error_or_no_listener_fails_open_or_closed,
+    sync the_breached_and_password_sections_load_from_toml,
+];

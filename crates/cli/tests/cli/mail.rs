@@ -408,7 +408,6 @@ impl Smtp {
 // ---------------------------------------------------------------------------
 // The tests
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_no_smtp_mail_lands_as_eml_files_and_the_link_is_logged() {
     let dir = tempfile::tempdir().unwrap();
     let setup = Setup::new(dir.path(), None).env("LATCHKEY_LOG", "info");
@@ -540,12 +539,10 @@ async fn a_message_queued_before_kill_9_is_delivered_after_restart(database_url:
     assert_eq!(smtp.to(email).len(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_a_message_queued_before_kill_9_is_delivered_after_restart() {
     a_message_queued_before_kill_9_is_delivered_after_restart(None).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_message_queued_before_kill_9_is_delivered_after_restart() {
     let Some(url) = latchkey_store::testing::fresh_postgres_url().await else {
         return;
@@ -553,7 +550,6 @@ async fn postgres_a_message_queued_before_kill_9_is_delivered_after_restart() {
     a_message_queued_before_kill_9_is_delivered_after_restart(Some(url)).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_mail_is_listed_and_requeued_from_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let smtp = Smtp::reserve();
@@ -627,7 +623,6 @@ async fn mail_sent_metric(server: &Server) -> u64 {
         .sum()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_on_one_postgres_send_each_message_once() {
     let Some(url) = latchkey_store::testing::fresh_postgres_url().await else {
         return;
@@ -697,3 +692,11 @@ async fn two_nodes_on_one_postgres_send_each_message_once() {
     assert_eq!(sent_a + sent_b, emails.len() as u64, "{sent_a} + {sent_b}");
     eprintln!("node a sent {sent_a}, node b sent {sent_b}");
 }
+
+crate::tests![
+    multi_thread with_no_smtp_mail_lands_as_eml_files_and_the_link_is_logged,
+    multi_thread sqlite_a_message_queued_before_kill_9_is_delivered_after_restart,
+    multi_thread postgres_a_message_queued_before_kill_9_is_delivered_after_restart,
+    multi_thread dead_mail_is_listed_and_requeued_from_the_cli,
+    multi_thread two_nodes_on_one_postgres_send_each_message_once,
+];

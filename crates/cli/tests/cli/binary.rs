@@ -78,7 +78,6 @@ fn run(cmd: &mut Command) -> (bool, String, String) {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_with_nothing_set_creates_its_data_and_stops_cleanly_on_sigterm() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
@@ -120,7 +119,6 @@ async fn serve_with_nothing_set_creates_its_data_and_stops_cleanly_on_sigterm() 
     assert_eq!(status.code(), Some(0));
 }
 
-#[test]
 fn invalid_configuration_stops_start_up_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let (ok, _, err) = run(latchkey(dir.path())
@@ -156,7 +154,6 @@ fn invalid_configuration_stops_start_up_naming_the_key() {
     );
 }
 
-#[test]
 fn user_keys_and_migrate_commands() {
     let dir = tempfile::tempdir().unwrap();
     let data = ["--data-dir", "state"];
@@ -298,12 +295,10 @@ async fn acknowledged_signups_survive_kill_9(database_url: Option<String>) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_acknowledged_signups_survive_kill_9() {
     acknowledged_signups_survive_kill_9(None).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_acknowledged_signups_survive_kill_9() {
     let Some(url) = latchkey_store::testing::fresh_postgres_url().await else {
         return;
@@ -311,7 +306,6 @@ async fn postgres_acknowledged_signups_survive_kill_9() {
     acknowledged_signups_survive_kill_9(Some(url)).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_password_or_token_reaches_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
@@ -390,7 +384,6 @@ async fn no_password_or_token_reaches_the_log() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn imported_users_keep_their_hashes_and_can_log_in() {
     let dir = tempfile::tempdir().unwrap();
     let bcrypt = "$2b$05$fSUO/oLSH1DIYrWopIN59OVc8PWwwZgKQChMAmyedJQAxNdLemoPW";
@@ -428,7 +421,6 @@ async fn imported_users_keep_their_hashes_and_can_log_in() {
     assert_eq!(body["user"]["custom_claims"]["tenant_id"], "acme");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_verify_names_the_row_that_was_changed_or_removed() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
@@ -470,3 +462,14 @@ async fn audit_verify_names_the_row_that_was_changed_or_removed() {
     assert!(err.contains("events 2 to 2 were removed"), "{err}");
     pool.close().await;
 }
+
+crate::tests![
+    multi_thread serve_with_nothing_set_creates_its_data_and_stops_cleanly_on_sigterm,
+    sync invalid_configuration_stops_start_up_naming_the_key,
+    sync user_keys_and_migrate_commands,
+    multi_thread sqlite_acknowledged_signups_survive_kill_9,
+    multi_thread postgres_acknowledged_signups_survive_kill_9,
+    multi_thread no_password_or_token_reaches_the_log,
+    multi_thread imported_users_keep_their_hashes_and_can_log_in,
+    multi_thread audit_verify_names_the_row_that_was_changed_or_removed,
+];

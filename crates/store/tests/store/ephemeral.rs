@@ -42,17 +42,14 @@ async fn values_expire_and_can_be_removed(e: Arc<dyn Ephemeral>) {
     e.remove(&k).await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_process_counts_are_exact_under_concurrency() {
     counts_are_exact_under_concurrency(Arc::new(InProcess::default())).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_process_values_expire_and_can_be_removed() {
     values_expire_and_can_be_removed(Arc::new(InProcess::default())).await;
 }
 
-#[tokio::test]
 async fn in_process_windows_restart_when_they_end() {
     let e = InProcess::default();
     assert_eq!(e.hit("k", 60, NOW).await.unwrap(), (1, 60));
@@ -62,7 +59,6 @@ async fn in_process_windows_restart_when_they_end() {
     assert!(e.get("v", NOW + 10).await.unwrap().is_none());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_counts_are_exact_under_concurrency() {
     let Some(url) = latchkey_store::testing::redis_test_url().await else {
         return;
@@ -70,7 +66,6 @@ async fn redis_counts_are_exact_under_concurrency() {
     counts_are_exact_under_concurrency(Arc::new(Redis::connect(&url).await.unwrap())).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_values_expire_and_can_be_removed() {
     let Some(url) = latchkey_store::testing::redis_test_url().await else {
         return;
@@ -78,7 +73,6 @@ async fn redis_values_expire_and_can_be_removed() {
     values_expire_and_can_be_removed(Arc::new(Redis::connect(&url).await.unwrap())).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_redis_clients_share_one_count() {
     let Some(url) = latchkey_store::testing::redis_test_url().await else {
         return;
@@ -89,3 +83,12 @@ async fn two_redis_clients_share_one_count() {
     a.hit(&k, 60, NOW).await.unwrap();
     assert_eq!(b.hit(&k, 60, NOW).await.unwrap().0, 2);
 }
+
+crate::tests![
+    multi_thread in_process_counts_are_exact_under_concurrency,
+    multi_thread in_process_values_expire_and_can_be_removed,
+    current_thread in_process_windows_restart_when_they_end,
+    multi_thread redis_counts_are_exact_under_concurrency,
+    multi_thread redis_values_expire_and_can_be_removed,
+    multi_thread two_redis_clients_share_one_count,
+];
