@@ -26,6 +26,10 @@ use crate::sessions::Sessions;
 /// run at once; each is one lookup and one small transaction.
 const BACKGROUND_TASKS: usize = 64;
 
+/// A readiness check that takes longer than this says "not ready", so a
+/// load balancer hears of an outage at once.
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_millis(900);
+
 /// The running application. Cloning it is cheap (one `Arc`).
 #[derive(Debug, Clone)]
 pub struct App {
@@ -160,9 +164,12 @@ impl App {
         &self.ctx.trusted_proxies
     }
 
-    /// Whether the store answers (readiness).
+    /// Whether the store answers (readiness), within [`READY_WITHIN`].
     pub async fn ready(&self) -> Result<(), Error> {
-        Ok(self.ctx.store.ping().await?)
+        match tokio::time::timeout(READY_WITHIN, self.ctx.store.ping()).await {
+            Ok(answer) => Ok(answer?),
+            Err(_) => Err(Error::Unavailable),
+        }
     }
 
     /// The store's backend name (`sqlite`, `postgres`), for the start-up log.

@@ -233,8 +233,14 @@ impl Auth {
         // The audit trail (private) keeps the precise reason.
         let result = match result {
             Ok(user) => Ok(user),
-            // A refusal for load checked no password: metrics count it.
-            Err(failed) if matches!(failed.error, Error::Overloaded { .. }) => Err(failed.error),
+            // A refusal for load, or a store that cannot answer (so it
+            // could not take the audit event either), checked no
+            // password: metrics count it.
+            Err(failed)
+                if matches!(failed.error, Error::Overloaded { .. } | Error::Unavailable) =>
+            {
+                Err(failed.error)
+            }
             Err(failed) => {
                 let detail = serde_json::json!({ "identifier": who.as_str() });
                 self.audit(

@@ -22,13 +22,21 @@ pub struct PgStore {
 
 /// Committer tasks (each holding one connection while it commits a batch).
 const COMMITTERS: usize = 2;
+/// The longest a request waits for a connection. While Postgres is down
+/// every wait ends here, so requests get a quick 503 rather than hang.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Postgres ends any statement that runs longer (a lock wait, a stuck
+/// plan), so no request holds a connection without bound.
+const STATEMENT_TIMEOUT_MS: u32 = 5_000;
 
 impl PgStore {
     pub async fn open(url: &str) -> Result<Self> {
-        let options = PgConnectOptions::from_str(url)?.application_name("latchkey");
+        let options = PgConnectOptions::from_str(url)?
+            .application_name("latchkey")
+            .options([("statement_timeout", STATEMENT_TIMEOUT_MS)]);
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
         Ok(Self {

@@ -16,6 +16,7 @@ mod compat;
 mod email;
 mod input;
 mod ops;
+mod outage;
 mod policy;
 mod tokens;
 mod ui;
@@ -32,6 +33,7 @@ fn main() {
         email::backend_tests(),
         input::backend_tests(),
         ops::backend_tests(),
+        outage::tests(),
         policy::backend_tests(),
         tokens::backend_tests(),
         ui::backend_tests(),

@@ -10,11 +10,14 @@ use std::time::Duration;
 use latchkey_core::Clock;
 use latchkey_store::Store;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::Mailer;
 
 /// How long a claimed message stays reserved for the node that claimed it.
 const LEASE_SECS: i64 = 120;
+/// Recording a send stops being retried this long before the lease ends.
+const LEASE_MARGIN_SECS: i64 = 10;
 /// Small enough that a batch (each send bounded by the SMTP timeout) ends
 /// well inside its lease.
 const BATCH: u32 = 4;
@@ -47,6 +50,7 @@ pub async fn run(outbox: Outbox, mut stop: watch::Receiver<bool>) {
             last_gauges = tokio::time::Instant::now();
         }
         let claimed_at = outbox.clock.now();
+        let claimed = Instant::now();
         let lease = claimed_at + LEASE_SECS;
         let batch = match outbox.store.claim_mail(claimed_at, LEASE_SECS, BATCH).await {
             Ok(batch) => batch,
@@ -57,7 +61,7 @@ pub async fn run(outbox: Outbox, mut stop: watch::Receiver<bool>) {
         };
         let idle = batch.is_empty();
         for mail in batch {
-            deliver(&outbox, mail, lease).await;
+            deliver(&outbox, mail, lease, claimed).await;
         }
         if idle {
             tokio::select! {
@@ -69,22 +73,12 @@ pub async fn run(outbox: Outbox, mut stop: watch::Receiver<bool>) {
     }
 }
 
-async fn deliver(outbox: &Outbox, mail: latchkey_store::MailRecord, lease: i64) {
+async fn deliver(outbox: &Outbox, mail: latchkey_store::MailRecord, lease: i64, claimed: Instant) {
     let now = outbox.clock.now();
     match outbox.mailer.deliver(&mail).await {
         Ok(()) => {
             metrics::counter!("latchkey_mail_sent_total", "kind" => mail.kind.clone()).increment(1);
-            match outbox
-                .store
-                .mark_sent(&mail.id, lease, outbox.clock.now())
-                .await
-            {
-                Ok(true) => {}
-                Ok(false) => tracing::warn!(id = %mail.id, "sent after this node's lease ran out"),
-                Err(e) => {
-                    tracing::warn!(error = %e, id = %mail.id, "sent, but could not record it")
-                }
-            }
+            record_sent(outbox, &mail.id, lease, claimed).await;
         }
         Err(failure) => {
             let attempts = mail.attempts + 1;
@@ -105,6 +99,33 @@ async fn deliver(outbox: &Outbox, mail: latchkey_store::MailRecord, lease: i64) 
                 .await
             {
                 tracing::warn!(error = %e, id = %mail.id, "could not record a failed delivery");
+            }
+        }
+    }
+}
+
+/// Records a message the SMTP server accepted. Until the record is made,
+/// another node could send it again once the lease runs out, so a store
+/// that cannot answer (an outage, a failover) is asked again, with a
+/// growing pause, for as long as the lease leaves time.
+async fn record_sent(outbox: &Outbox, id: &str, lease: i64, claimed: Instant) {
+    let give_up_at = claimed + Duration::from_secs((LEASE_SECS - LEASE_MARGIN_SECS) as u64);
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match outbox.store.mark_sent(id, lease, outbox.clock.now()).await {
+            Ok(true) => return,
+            Ok(false) => {
+                tracing::warn!(%id, "sent after this node's lease ran out");
+                return;
+            }
+            Err(e) if Instant::now() + pause >= give_up_at => {
+                tracing::error!(error = %e, %id, "sent, but could not record it; it may be sent again");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, %id, "sent, but could not record it yet; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
             }
         }
     }
