@@ -12,6 +12,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 use crate::helpers::{Backend, PASSWORD, TestApp, config_for};
+use crate::smtp::Smtp;
 
 /// Forwards a local port to Postgres until stopped; stopping drops every
 /// connection at once, as a crashed or restarting server would.
@@ -129,4 +130,58 @@ async fn postgres_outage_answers_503_quickly_and_recovers() {
     );
 }
 
-crate::tests![multi_thread postgres_outage_answers_503_quickly_and_recovers];
+/// The SMTP server accepts a message while Postgres is unreachable, so its
+/// "sent" mark cannot be written at once. The worker keeps trying while
+/// its lease lasts; once Postgres is back the mark is made, and the
+/// message is not sent again when the lease would have run out.
+async fn a_send_recorded_during_an_outage_is_not_sent_again() {
+    let base = latchkey_store::testing::postgres_test_url();
+    let url = url::Url::parse(&base).unwrap();
+    let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+    let forwarder = Forwarder::start(target).await;
+    let port = forwarder.addr.port();
+    let smtp = Smtp::start();
+    smtp.hold();
+    let Some(t) = TestApp::spawn_with_smtp(Backend::Postgres, smtp, |c| {
+        let mut url = url::Url::parse(&c.database_url).unwrap();
+        url.set_host(Some("127.0.0.1")).unwrap();
+        url.set_port(Some(port)).unwrap();
+        c.database_url = url.to_string();
+    })
+    .await
+    else {
+        return;
+    };
+    let email = "once@example.com";
+    let r = t
+        .post(
+            "/api/v1/signup",
+            json!({"email": email, "password": "a long enough passphrase"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    t.smtp.wait_held().await;
+    forwarder.stop();
+    t.smtp.release();
+    t.smtp.wait_for(email, 1).await;
+    // The mark fails while Postgres is away (each try waits for a
+    // connection up to 2 s); then Postgres comes back.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    forwarder.restart().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ready(&t).await.0 != StatusCode::OK {
+        assert!(Instant::now() < deadline, "/ready did not recover");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Let the worker's next try record the send (pauses grow to 5 s).
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    // Past the lease: an unrecorded message would be claimed and sent again.
+    t.advance(600).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(t.smtp.to(email).len(), 1, "sent more than once");
+}
+
+crate::tests![
+    multi_thread postgres_outage_answers_503_quickly_and_recovers,
+    multi_thread a_send_recorded_during_an_outage_is_not_sent_again,
+];

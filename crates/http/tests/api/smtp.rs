@@ -1,8 +1,8 @@
 //! A real SMTP server (mailin) on a loopback port, collecting what it receives.
 
 use std::net::{IpAddr, TcpListener};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use mailin_embedded::{Handler, Response, Server, SslConfig, response};
@@ -45,10 +45,31 @@ impl Received {
     }
 }
 
+/// Holds messages at the end of DATA, before the answer, until released.
+#[derive(Default)]
+struct Gate {
+    closed: Mutex<bool>,
+    opened: Condvar,
+    waiting: AtomicUsize,
+}
+
+impl Gate {
+    fn pass(&self) {
+        let mut closed = self.closed.lock().unwrap();
+        if *closed {
+            self.waiting.fetch_add(1, Ordering::SeqCst);
+            while *closed {
+                closed = self.opened.wait(closed).unwrap();
+            }
+        }
+    }
+}
+
 #[derive(Clone)]
 struct Collector {
     inbox: Arc<Mutex<Vec<Received>>>,
     accepting: Arc<AtomicBool>,
+    gate: Arc<Gate>,
     from: String,
     to: Vec<String>,
     data: Vec<u8>,
@@ -76,6 +97,7 @@ impl Handler for Collector {
     }
 
     fn data_end(&mut self) -> Response {
+        self.gate.pass();
         if !self.accepting.load(Ordering::SeqCst) {
             return Response::custom(451, "try again later".into());
         }
@@ -92,6 +114,7 @@ pub struct Smtp {
     pub port: u16,
     inbox: Arc<Mutex<Vec<Received>>>,
     accepting: Arc<AtomicBool>,
+    gate: Arc<Gate>,
 }
 
 impl Smtp {
@@ -106,6 +129,7 @@ impl Smtp {
             port,
             inbox: Arc::default(),
             accepting: Arc::new(AtomicBool::new(true)),
+            gate: Arc::default(),
         }
     }
 
@@ -121,6 +145,7 @@ impl Smtp {
         let handler = Collector {
             inbox: self.inbox.clone(),
             accepting: self.accepting.clone(),
+            gate: self.gate.clone(),
             from: String::new(),
             to: Vec::new(),
             data: Vec::new(),
@@ -139,6 +164,29 @@ impl Smtp {
     /// While off, the server answers with temporary failures.
     pub fn set_accepting(&self, on: bool) {
         self.accepting.store(on, Ordering::SeqCst);
+    }
+
+    /// From now on, each message waits at the end of DATA, before the
+    /// server's answer, until [`Smtp::release`].
+    pub fn hold(&self) {
+        *self.gate.closed.lock().unwrap() = true;
+    }
+
+    /// Answers the held messages (with 250, if accepting) and holds no more.
+    pub fn release(&self) {
+        *self.gate.closed.lock().unwrap() = false;
+        self.gate.opened.notify_all();
+    }
+
+    /// Waits (up to 15 s) until a message is held.
+    pub async fn wait_held(&self) {
+        for _ in 0..300 {
+            if self.gate.waiting.load(Ordering::SeqCst) > 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no message reached the end of DATA");
     }
 
     pub fn all(&self) -> Vec<Received> {
