@@ -8,7 +8,7 @@ use serde_json::Value;
 /// How many events `GET /api/v1/me/events` shows.
 pub const RECENT_EVENTS: u32 = 50;
 
-use crate::context::{ClientInfo, Ctx};
+use crate::context::{ClientInfo, Ctx, Principal};
 
 impl Ctx {
     /// Appends an event to the audit chain. A failure to record is logged
@@ -50,6 +50,23 @@ impl Ctx {
             event.detail = detail.to_string();
         }
         event
+    }
+
+    /// Records that the signed-in caller did something, successfully.
+    pub(crate) async fn audit_success(
+        &self,
+        principal: &Principal,
+        kind: AuditKind,
+        detail: Value,
+    ) {
+        self.audit(
+            kind,
+            "success",
+            Some(principal.user.id),
+            Some(&principal.client),
+            detail,
+        )
+        .await;
     }
 
     /// Deletes audit events past the retention period (the chain stays

@@ -115,14 +115,8 @@ impl Sessions {
             return Err(Error::NotFound);
         }
         let detail = serde_json::json!({ "session": id, "by": principal.session.id });
-        self.audit(
-            AuditKind::SessionEnded,
-            "success",
-            Some(principal.user.id),
-            Some(&principal.client),
-            detail,
-        )
-        .await;
+        self.audit_success(principal, AuditKind::SessionEnded, detail)
+            .await;
         Ok(())
     }
 
@@ -136,14 +130,8 @@ impl Sessions {
         }])
         .await?;
         let detail = serde_json::json!({ "all_but": principal.session.id });
-        self.audit(
-            AuditKind::SessionEnded,
-            "success",
-            Some(user),
-            Some(&principal.client),
-            detail,
-        )
-        .await;
+        self.audit_success(principal, AuditKind::SessionEnded, detail)
+            .await;
         Ok(())
     }
 
@@ -168,14 +156,8 @@ impl Sessions {
         self.end_one_session(principal.user.id, principal.session.id, EndReason::Logout)
             .await?;
         let detail = serde_json::json!({ "session": principal.session.id });
-        self.audit(
-            AuditKind::Logout,
-            "success",
-            Some(principal.user.id),
-            Some(&principal.client),
-            detail,
-        )
-        .await;
+        self.audit_success(principal, AuditKind::Logout, detail)
+            .await;
         Ok(())
     }
 }
