@@ -87,6 +87,19 @@ pub struct RuleFailure {
 }
 
 impl PasswordRule {
+    pub const ALL: [Self; 10] = [
+        Self::MinLength,
+        Self::MaxLength,
+        Self::Uppercase,
+        Self::Lowercase,
+        Self::Digit,
+        Self::Symbol,
+        Self::ContainsEmail,
+        Self::ContainsUsername,
+        Self::Breached,
+        Self::Reused,
+    ];
+
     /// The rule's name, as serialised.
     pub fn as_str(self) -> &'static str {
         match self {
