@@ -387,7 +387,8 @@ mod tests {
     /// from the typed form, as the old systems did: bcrypt by Python 3.11's
     /// `crypt.crypt`, PBKDF2 by `hashlib.pbkdf2_hmac`, scrypt by Node's
     /// `crypto.scrypt` the leochilds.uk way.
-    const TYPED: &str = "correct horse \u{ff42}\u{ff41}\u{ff54}\u{ff54}\u{ff45}\u{ff52}\u{ff59} \u{fb01}ne \u{b2}";
+    const TYPED: &str =
+        "correct horse \u{ff42}\u{ff41}\u{ff54}\u{ff54}\u{ff45}\u{ff52}\u{ff59} \u{fb01}ne \u{b2}";
     const NORMALISED: &str = "correct horse battery fine 2";
 
     #[test]
@@ -419,7 +420,10 @@ mod tests {
     #[test]
     fn legacy_hashes_of_normalised_passwords_still_verify_in_any_spelling() {
         // Made from plain ASCII; a full-width "c" normalises to it.
-        assert_eq!(verify("\u{ff43}orrect horse battery staple", SCRYPT), REHASH);
+        assert_eq!(
+            verify("\u{ff43}orrect horse battery staple", SCRYPT),
+            REHASH
+        );
         assert_eq!(
             verify("\u{ff43}orrect horse battery staple", PBKDF2_SHA256),
             REHASH
