@@ -4,8 +4,8 @@
 //! first lockout, rate limit or dead message.
 //!
 //! A counter added elsewhere belongs here too: the CLI test
-//! `metrics_are_listed_at_zero_from_the_start` reads the sources for
-//! `counter!("…"` and fails on a name a fresh server does not show.
+//! `metrics_are_listed_at_zero_from_the_start` reads every counter name
+//! from the sources and fails on one a fresh server does not show.
 
 use latchkey_core::password::PasswordRule;
 
