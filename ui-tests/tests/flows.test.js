@@ -114,6 +114,8 @@ test('forgot password, email, reset, sign in with the new password (phone width)
   await page.waitForURL((url) => url.pathname === '/login');
   assert.match(await text(page, '.lk-notice'), /Your password has been changed/);
   assert.equal(await page.getByLabel('Email address').inputValue(), email);
+  // With the address there, the password field has the focus.
+  await page.waitForFunction(() => document.activeElement?.name === 'password');
   await screenshot(page, 'reset-phone-done');
   await page.goto(env.latchkey.url('/account'));
   assert.equal(new URL(page.url()).pathname, '/login', 'not signed in by the reset');
