@@ -109,9 +109,16 @@ test('forgot password, email, reset, sign in with the new password (phone width)
   const newPassword = 'a brand new passphrase';
   await page.getByLabel('New password').fill(newPassword);
   await page.getByRole('button', { name: 'Set new password' }).click();
-  await page.getByRole('heading', { name: 'Password changed' }).waitFor();
+
+  // On to the sign-in form with the address filled in; not signed in.
+  await page.waitForURL((url) => url.pathname === '/login');
+  assert.match(await text(page, '.lk-notice'), /Your password has been changed/);
+  assert.equal(await page.getByLabel('Email address').inputValue(), email);
+  // With the address there, the password field has the focus.
+  await page.waitForFunction(() => document.activeElement?.name === 'password');
   await screenshot(page, 'reset-phone-done');
-  await page.getByRole('link', { name: 'Go to sign in' }).click();
+  await page.goto(env.latchkey.url('/account'));
+  assert.equal(new URL(page.url()).pathname, '/login', 'not signed in by the reset');
 
   // The old password no longer works; the new one does.
   await page.getByLabel('Email address').fill(email);

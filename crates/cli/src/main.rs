@@ -112,7 +112,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Import(cmd) => import::run(&start(config).await?, cmd).await,
         Command::Migrate => {
-            std::fs::create_dir_all(&config.data_dir)
+            latchkey_service::create_data_dir(&config.data_dir)
                 .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
             latchkey_store::migrate(&config.database_url).await?;
             println!("migrations applied");

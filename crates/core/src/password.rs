@@ -87,6 +87,19 @@ pub struct RuleFailure {
 }
 
 impl PasswordRule {
+    pub const ALL: [Self; 10] = [
+        Self::MinLength,
+        Self::MaxLength,
+        Self::Uppercase,
+        Self::Lowercase,
+        Self::Digit,
+        Self::Symbol,
+        Self::ContainsEmail,
+        Self::ContainsUsername,
+        Self::Breached,
+        Self::Reused,
+    ];
+
     /// The rule's name, as serialised.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -150,9 +163,15 @@ fn contains_personal(password_lower: &str, part: Option<&str>) -> bool {
     part.chars().count() >= MIN_PERSONAL_PART_CHARS && password_lower.contains(&part)
 }
 
-/// A password in normalised form. Its `Debug` never shows the secret.
+/// A password in normalised form (NFKC). Its `Debug` never shows the
+/// secret.
 #[derive(Clone)]
-pub struct Password(String);
+pub struct Password {
+    normalised: String,
+    /// A login attempt as typed, when normalising changed it: hashes
+    /// imported from systems that did not normalise were made from it.
+    as_typed: Option<String>,
+}
 
 impl Password {
     /// A new password, checked against the policy and the account it is
@@ -203,7 +222,10 @@ impl Password {
             failed.push(PasswordRule::ContainsUsername);
         }
         if failed.is_empty() {
-            Ok(Self(normalised))
+            Ok(Self {
+                normalised,
+                as_typed: None,
+            })
         } else {
             Err(failed.into_iter().map(|r| r.failure(policy)).collect())
         }
@@ -216,11 +238,24 @@ impl Password {
             return None;
         }
         let normalised: String = raw.nfkc().collect();
-        (normalised.len() <= MAX_PASSWORD_BYTES).then_some(Self(normalised))
+        let as_typed = (normalised != raw).then(|| raw.to_owned());
+        (normalised.len() <= MAX_PASSWORD_BYTES).then_some(Self {
+            normalised,
+            as_typed,
+        })
     }
 
+    /// The normalised password: what is hashed and what our own hashes
+    /// are checked against.
     pub fn as_bytes(&self) -> &[u8] {
-        self.0.as_bytes()
+        self.normalised.as_bytes()
+    }
+
+    /// A login attempt exactly as typed, if that differs from the
+    /// normalised form; only for hashes imported from systems that did not
+    /// normalise.
+    pub fn as_typed_bytes(&self) -> Option<&[u8]> {
+        self.as_typed.as_deref().map(str::as_bytes)
     }
 }
 

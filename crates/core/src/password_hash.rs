@@ -5,7 +5,9 @@
 //! Verification also accepts hashes imported from other systems: argon2i,
 //! argon2d and argon2id with any parameters, and the formats in [`legacy`]
 //! (bcrypt, leochilds.uk scrypt, PBKDF2). A match on any of them asks for a
-//! re-hash, so accounts move to our argon2id on their next login. Costs
+//! re-hash, so accounts move to our argon2id on their next login. Legacy
+//! hashes are checked with the password as typed, then normalised, since the
+//! systems that made them did not normalise. Costs
 //! stored in a hash are bounded, so a hostile imported row cannot pin a CPU.
 
 mod legacy;
@@ -160,11 +162,18 @@ impl Hasher {
                 Verdict::Mismatch
             };
         }
-        match legacy::Legacy::parse(stored) {
-            Some(hash) if hash.matches(password.as_bytes()) => {
-                Verdict::Match { needs_rehash: true }
-            }
-            _ => Verdict::Mismatch,
+        // The systems these come from did not normalise passwords, so the
+        // password as typed is tried first, then the normalised form (what
+        // an earlier import of ours, or a user who typed it so, would hold).
+        // A match is re-hashed, normalised, like every other.
+        let Some(hash) = legacy::Legacy::parse(stored) else {
+            return Verdict::Mismatch;
+        };
+        let typed = password.as_typed_bytes().is_some_and(|t| hash.matches(t));
+        if typed || hash.matches(password.as_bytes()) {
+            Verdict::Match { needs_rehash: true }
+        } else {
+            Verdict::Mismatch
         }
     }
 

@@ -1,5 +1,6 @@
 //! The Prometheus recorder. The `metrics` facade is process-wide by design,
-//! so the recorder is installed once and shared by every app in the process.
+//! so the recorder is installed once and shared by every app in the process;
+//! every counter is registered at zero as it is installed.
 
 use std::sync::OnceLock;
 
@@ -24,6 +25,7 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
                 .build_recorder();
             let handle = recorder.handle();
             metrics::set_global_recorder(recorder).ok()?;
+            latchkey_service::metrics_names::register_all();
             Some(handle)
         })
         .as_ref()

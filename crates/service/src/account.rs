@@ -59,7 +59,8 @@ impl Account {
     }
 
     /// Starts an email change: a link to the new address (the change takes
-    /// effect when it is used) and a notice to the old one. An address that
+    /// effect when it is used, and then every other session of the user
+    /// ends) and a notice to the old one. An address that
     /// belongs to another account gets nothing, and the answer is the same.
     #[instrument(skip_all)]
     pub async fn request_email_change(
@@ -78,6 +79,7 @@ impl Account {
             user.id,
             TokenPurpose::ChangeEmail,
             Some(&new_email),
+            Some(principal.session.id),
             &new_email,
         )?;
         writes.extend(self.notice(MailKind::EmailChanged, user, Some(&new_email))?);

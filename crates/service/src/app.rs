@@ -2,7 +2,8 @@
 //! capabilities callers reach it through. A caller (an HTTP handler, a CLI
 //! command) names the capability it uses: `app.auth().login(…)`.
 
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::Path;
 use std::sync::Arc;
 
 use latchkey_core::password_hash::Hasher;
@@ -48,6 +49,29 @@ pub enum StartError {
     Other(String),
 }
 
+/// Creates the data directory (0700) if it is missing. One that exists is
+/// left as it is, with a warning naming its mode when group or others may
+/// read or write it: it holds the master key, the SQLite database and mail
+/// with working links.
+pub fn create_data_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let mode = std::fs::metadata(dir)?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            path = %dir.display(),
+            mode = %format!("{mode:04o}"),
+            "the data directory {} is open to other users (mode {mode:04o}); \
+             it holds the master key, the database and mail with working links: \
+             chmod 700 it",
+            dir.display(),
+        );
+    }
+    Ok(())
+}
+
 impl App {
     /// Creates the data directory, opens and migrates the store, loads the
     /// master key and the signing keys (creating them on first start).
@@ -57,10 +81,7 @@ impl App {
         master_key_env: Option<&str>,
         fetch: Arc<dyn Fetch>,
     ) -> Result<Self, StartError> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&config.data_dir)
+        create_data_dir(&config.data_dir)
             .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
         let store = latchkey_store::migrate(&config.database_url).await?;
         let master = Arc::new(MasterKey::load_or_create(&config.data_dir, master_key_env)?);

@@ -17,6 +17,7 @@ pub mod hash_pool;
 mod import;
 pub mod keys;
 pub mod mail;
+pub mod metrics_names;
 pub mod outbound;
 mod policy;
 mod pwned_file;
@@ -27,7 +28,7 @@ mod unit_of_work;
 
 pub use account::Account;
 pub use admin::{Admin, ChainVerdict};
-pub use app::{App, StartError};
+pub use app::{App, StartError, create_data_dir};
 pub use auth::{Auth, Lifetimes, LoginId};
 pub use background::{Background, Running};
 pub use check_cache::{SessionCache, TokenCache};

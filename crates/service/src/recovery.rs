@@ -2,7 +2,7 @@
 //! it, forgotten password and reset.
 
 use latchkey_core::token::{SecretToken, TokenHash};
-use latchkey_core::{Email, Error, User, UserId};
+use latchkey_core::{Email, Error, SessionId, User, UserId};
 use latchkey_store::{EmailTokenRecord, EndReason, NewEmailToken, StoreError, TokenPurpose, Write};
 use tracing::instrument;
 
@@ -21,6 +21,9 @@ capability!(
 
 impl Recovery {
     /// Confirms an address: a sign-up's, or the new one of an email change.
+    /// A confirmed change ends every session of the account but the one
+    /// that asked for it (all of them if that is not known), as a password
+    /// change does: whoever controlled the old address is signed out.
     #[instrument(skip_all)]
     pub async fn verify_email(&self, token: &str, client: &ClientInfo) -> Result<(), Error> {
         let (hash, record) = self
@@ -43,6 +46,11 @@ impl Recovery {
                 writes.push(Write::SetEmail {
                     user: record.user_id,
                     email,
+                });
+                writes.push(Write::EndSessions {
+                    user: record.user_id,
+                    except: record.session_id,
+                    reason: EndReason::EmailChanged,
                 });
             }
             _ => writes.push(Write::MarkEmailVerified {
@@ -124,7 +132,8 @@ impl Recovery {
                 let Some(stored) = user.email.as_ref().filter(|_| !user.disabled) else {
                     return Ok(());
                 };
-                let writes = app.link_writes(user.id, TokenPurpose::ResetPassword, None, stored)?;
+                let writes =
+                    app.link_writes(user.id, TokenPurpose::ResetPassword, None, None, stored)?;
                 app.commit(writes).await?;
                 app.audit(
                     AuditKind::PasswordResetRequested,
@@ -231,12 +240,14 @@ impl Ctx {
             })
     }
 
-    /// A new emailed token and the row that remembers its hash.
+    /// A new emailed token and the row that remembers its hash (for an
+    /// email change, with the new address and the session that asked).
     pub(crate) fn new_email_token(
         &self,
         user: UserId,
         purpose: TokenPurpose,
         new_email: Option<Email>,
+        session_id: Option<SessionId>,
     ) -> (SecretToken, NewEmailToken) {
         let ttl = match purpose {
             TokenPurpose::ResetPassword => self.config.email.reset_ttl_secs,
@@ -250,6 +261,7 @@ impl Ctx {
             user_id: user,
             purpose,
             new_email,
+            session_id,
             expires_at: self.clock.now() + ttl,
         };
         (secret, row)
@@ -262,16 +274,19 @@ impl Ctx {
         to: &Email,
     ) -> Result<Vec<Write>, Error> {
         metrics::counter!("latchkey_auth_email_verification_sent_total").increment(1);
-        self.link_writes(user, TokenPurpose::VerifyEmail, None, to)
+        self.link_writes(user, TokenPurpose::VerifyEmail, None, None, to)
     }
 
     /// A new emailed token and the message carrying its link to `to`: the
     /// link's path, the message and the lifetime follow from the purpose.
+    /// `new_email` and `session` are an email change's new address and the
+    /// session that asked for it.
     pub(crate) fn link_writes(
         &self,
         user: UserId,
         purpose: TokenPurpose,
         new_email: Option<&Email>,
+        session: Option<SessionId>,
         to: &Email,
     ) -> Result<Vec<Write>, Error> {
         let e = &self.config.email;
@@ -285,7 +300,7 @@ impl Ctx {
                 e.verification_ttl_secs,
             ),
         };
-        let (secret, row) = self.new_email_token(user, purpose, new_email.cloned());
+        let (secret, row) = self.new_email_token(user, purpose, new_email.cloned(), session);
         let mail = self.mailer.compose(
             kind,
             to.as_str(),

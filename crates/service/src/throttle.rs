@@ -45,7 +45,7 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Login => "login",
             Self::Signup => "signup",

@@ -58,6 +58,7 @@ pub enum EndReason {
     Logout,
     Revoked,
     PasswordChanged,
+    EmailChanged,
     RefreshReuse,
     Expired,
     Disabled,
@@ -69,6 +70,7 @@ impl EndReason {
             Self::Logout => "logout",
             Self::Revoked => "revoked",
             Self::PasswordChanged => "password_changed",
+            Self::EmailChanged => "email_changed",
             Self::RefreshReuse => "refresh_reuse",
             Self::Expired => "expired",
             Self::Disabled => "disabled",
@@ -132,6 +134,8 @@ pub struct NewEmailToken {
     pub purpose: TokenPurpose,
     /// For an email change: the address that takes effect.
     pub new_email: Option<latchkey_core::Email>,
+    /// For an email change: the session that asked for it.
+    pub session_id: Option<SessionId>,
     pub expires_at: UnixTime,
 }
 
@@ -140,6 +144,8 @@ pub struct EmailTokenRecord {
     pub user_id: UserId,
     pub purpose: TokenPurpose,
     pub new_email: Option<String>,
+    /// The session that asked for an email change, if it was recorded.
+    pub session_id: Option<SessionId>,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
     pub used_at: Option<UnixTime>,

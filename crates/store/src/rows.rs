@@ -119,6 +119,7 @@ pub(crate) struct EmailTokenRow {
     user_id: String,
     purpose: String,
     new_email: Option<String>,
+    session_id: Option<String>,
     created_at: i64,
     expires_at: i64,
     used_at: Option<i64>,
@@ -134,6 +135,8 @@ impl TryFrom<EmailTokenRow> for crate::EmailTokenRecord {
             purpose: crate::TokenPurpose::parse(&r.purpose)
                 .ok_or_else(|| corrupt("email_tokens.purpose", &r.user_id))?,
             new_email: r.new_email,
+            // An unreadable session id keeps no session: all of them end.
+            session_id: r.session_id.as_deref().and_then(SessionId::parse),
             created_at: r.created_at,
             expires_at: r.expires_at,
             used_at: r.used_at,

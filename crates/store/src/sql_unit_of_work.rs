@@ -38,7 +38,7 @@ macro_rules! impl_sql_unit_of_work {
                             Write::InsertEmailToken(t) => {
                                 sqlx::query(
                                     "INSERT INTO email_tokens (token_hash, user_id, purpose, new_email, \
-                                     created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                                     created_at, expires_at, session_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                                 )
                                 .bind(t.hash.as_bytes())
                                 .bind(t.user_id.to_string())
@@ -46,6 +46,7 @@ macro_rules! impl_sql_unit_of_work {
                                 .bind(t.new_email.as_ref().map(|e| e.as_str()))
                                 .bind(now)
                                 .bind(t.expires_at)
+                                .bind(t.session_id.map(|s| s.to_string()))
                                 .execute(&mut *tx)
                                 .await
                                 .map_err(StoreError::from_write)?;
@@ -178,7 +179,7 @@ macro_rules! impl_sql_unit_of_work {
 
                 async fn email_token(&self, hash: &TokenHash) -> Result<Option<EmailTokenRecord>> {
                     sqlx::query_as::<_, EmailTokenRow>(
-                        "SELECT user_id, purpose, new_email, created_at, expires_at, used_at \
+                        "SELECT user_id, purpose, new_email, session_id, created_at, expires_at, used_at \
                          FROM email_tokens WHERE token_hash = $1",
                     )
                     .bind(hash.as_bytes())

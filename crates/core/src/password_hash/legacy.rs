@@ -151,6 +151,7 @@ mod tests {
     //! code under test:
     //! - bcrypt `$2a$`: Openwall crypt_blowfish's own test vectors (also in
     //!   jBCrypt and bcrypt-ruby's suites);
+    //! - bcrypt of a password that NFKC changes: Python 3.11's `crypt.crypt`;
     //! - bcrypt `$2y$` cost 10: the PHP manual's `password_verify` example;
     //! - other bcrypt: libxcrypt (Debian's libcrypt), through Python 3.11's
     //!   `crypt.crypt`;
@@ -378,6 +379,68 @@ mod tests {
             "plaintext-password",
         ] {
             assert_refused("plaintext-password", stored);
+        }
+    }
+
+    /// Typed with full-width letters, a ligature and a superscript; NFKC
+    /// makes it "correct horse battery fine 2". The hashes below were made
+    /// from the typed form, as the old systems did: bcrypt by Python 3.11's
+    /// `crypt.crypt`, PBKDF2 by `hashlib.pbkdf2_hmac`, scrypt by Node's
+    /// `crypto.scrypt` the leochilds.uk way.
+    const TYPED: &str =
+        "correct horse \u{ff42}\u{ff41}\u{ff54}\u{ff54}\u{ff45}\u{ff52}\u{ff59} \u{fb01}ne \u{b2}";
+    const NORMALISED: &str = "correct horse battery fine 2";
+
+    #[test]
+    fn legacy_hashes_of_unnormalised_passwords_verify_as_typed() {
+        for (stored, format) in [
+            (
+                "$2b$05$0m3g0..pGVyhrT/rSB1W6.LQ5BEiR2i01CegYKlPSFKf.csJE7YTi",
+                HashFormat::Bcrypt,
+            ),
+            (
+                "$pbkdf2-sha256$i=1000,l=32$kimN8PowKoyuf3zRI9VQOQ$bpuw0wSZrTu5C57k6lWM8Y1dSFABsQQZjY29wkX0un8",
+                HashFormat::Pbkdf2,
+            ),
+            (
+                "GWWrid8pkMQi/vJht52dKRmineID/RDq3WDspor5wVI=:8pPef4NCvT10CTUMkvUlzM3Se07WnC7BLitdAqIHYvuifngYShDbkfuZXroWHl/mNgL+a5pS3qBg1zNuaHH5pw==",
+                HashFormat::Scrypt,
+            ),
+        ] {
+            assert_eq!(format_of(stored), Some(format));
+            assert_eq!(verify(TYPED, stored), REHASH, "{format:?}");
+            // The old system would not have taken the normalised form
+            // either, nor another spelling of it.
+            assert_eq!(verify(NORMALISED, stored), Verdict::Mismatch, "{format:?}");
+            let other = TYPED.replace('\u{b2}', "2");
+            assert_eq!(verify(&other, stored), Verdict::Mismatch, "{format:?}");
+        }
+    }
+
+    #[test]
+    fn legacy_hashes_of_normalised_passwords_still_verify_in_any_spelling() {
+        // Made from plain ASCII; a full-width "c" normalises to it.
+        assert_eq!(
+            verify("\u{ff43}orrect horse battery staple", SCRYPT),
+            REHASH
+        );
+        assert_eq!(
+            verify("\u{ff43}orrect horse battery staple", PBKDF2_SHA256),
+            REHASH
+        );
+    }
+
+    #[test]
+    fn what_the_upgrade_hashes_is_the_normalised_form() {
+        let h = hasher();
+        let stored = h.hash(&Password::parse_attempt(TYPED).unwrap()).unwrap();
+        for spelling in [TYPED, NORMALISED] {
+            assert_eq!(
+                h.verify(&Password::parse_attempt(spelling).unwrap(), Some(&stored)),
+                Verdict::Match {
+                    needs_rehash: false
+                }
+            );
         }
     }
 }

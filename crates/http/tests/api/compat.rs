@@ -14,6 +14,16 @@ const BCRYPT: &str = "$2b$05$fSUO/oLSH1DIYrWopIN59OVc8PWwwZgKQChMAmyedJQAxNdLemo
 /// Made by leochilds.uk's own `hashPassword` (Node `crypto.scrypt`), same password.
 const SCRYPT: &str = "rMinp8B51y4D8wv9ygaGiOobFifWMQuMCy8vLLeSbuQ=:p/LFmOhekXGRiSK+KUqPukMGL19utE5EVPdLfM3EUjaJD1gr/4sLg38+75PhXzokDHkpwbKyNaeYZoqwdp4KJg==";
 
+/// Typed with full-width letters, a ligature and a superscript; NFKC makes it
+/// "correct horse battery fine 2". These hashes were made from the typed form
+/// (Python's `crypt.crypt`; Node's `crypto.scrypt` the leochilds.uk way), as
+/// the old systems, which did not normalise, would have.
+const TYPED: &str =
+    "correct horse \u{ff42}\u{ff41}\u{ff54}\u{ff54}\u{ff45}\u{ff52}\u{ff59} \u{fb01}ne \u{b2}";
+const NORMALISED: &str = "correct horse battery fine 2";
+const TYPED_BCRYPT: &str = "$2b$05$0m3g0..pGVyhrT/rSB1W6.LQ5BEiR2i01CegYKlPSFKf.csJE7YTi";
+const TYPED_SCRYPT: &str = "GWWrid8pkMQi/vJht52dKRmineID/RDq3WDspor5wVI=:8pPef4NCvT10CTUMkvUlzM3Se07WnC7BLitdAqIHYvuifngYShDbkfuZXroWHl/mNgL+a5pS3qBg1zNuaHH5pw==";
+
 async fn compat_app(backend: Backend) -> Option<TestApp> {
     TestApp::spawn_with(backend, |c| {
         c.compat = vec!["sanctumtools".into(), "leochilds".into()]
@@ -317,9 +327,79 @@ async fn imported_hashes_log_in_and_are_upgraded(backend: Backend) {
     assert_eq!(r.status(), StatusCode::OK);
 }
 
+/// A password with compatibility characters, imported with a hash of it as
+/// typed, signs in as typed; the upgraded hash is of the normalised form, so
+/// either spelling works from then on.
+async fn imported_hashes_of_unnormalised_passwords_log_in_as_typed(backend: Backend) {
+    let Some(t) = compat_app(backend).await else {
+        return;
+    };
+    legacy_user(&t, Some("typed@example.com"), None, TYPED_BCRYPT).await;
+    legacy_user(&t, None, Some("typed_scrypt"), TYPED_SCRYPT).await;
+    t.login("typed@example.com", TYPED).await;
+    stored_hash_becomes_argon2id(&t, "typed@example.com").await;
+    t.login("typed@example.com", TYPED).await;
+    t.login("typed@example.com", NORMALISED).await;
+    let login = |password: &'static str| {
+        t.post(
+            "/auth/login",
+            json!({"username": "typed_scrypt", "password": password}),
+        )
+    };
+    assert_eq!(login(TYPED).await.status(), StatusCode::OK);
+    stored_hash_becomes_argon2id(&t, "typed_scrypt").await;
+    assert_eq!(login(NORMALISED).await.status(), StatusCode::OK);
+}
+
+/// `require_verified_email` concerns accounts with an address: one named
+/// only by a username has none to verify and signs in on `/api/v1/login`;
+/// one with an unconfirmed address does not, by username either.
+async fn username_only_accounts_sign_in_while_addresses_must_be_verified(backend: Backend) {
+    let Some(t) = compat_app(backend).await else {
+        return;
+    };
+    assert!(t.app.config().require_verified_email);
+    let r = t
+        .post(
+            "/auth/signup",
+            json!({"username": "leo", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = t
+        .post(
+            "/api/v1/login",
+            json!({"username": "leo", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["user"]["username"], "leo");
+    assert_eq!(body["user"]["email"], Value::Null);
+    assert_eq!(body["user"]["email_verified"], false);
+    let r = t
+        .post(
+            "/api/v1/signup",
+            json!({"email": "mia@example.com", "username": "mia", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    for id in [
+        json!({"username": "mia"}),
+        json!({"email": "mia@example.com"}),
+    ] {
+        let mut body = id.clone();
+        body["password"] = json!(PASSWORD);
+        let r = t.post("/api/v1/login", body).await;
+        crate::helpers::problem(r, StatusCode::FORBIDDEN, "email-not-verified").await;
+    }
+}
+
 crate::on_both_backends!(
     compat_routes_are_off_unless_configured,
     sanctumtools_reset_flow_in_its_own_shapes,
     leochilds_username_accounts_and_24_hour_tokens,
     imported_hashes_log_in_and_are_upgraded,
+    imported_hashes_of_unnormalised_passwords_log_in_as_typed,
+    username_only_accounts_sign_in_while_addresses_must_be_verified,
 );

@@ -369,6 +369,68 @@ async fn changing_the_email_needs_the_new_address_confirmed(backend: Backend) {
     assert!(t.smtp.to("taken@example.com").is_empty());
 }
 
+/// Confirming a new address ends every session of the account but the one
+/// that asked for the change, refresh tokens too.
+async fn a_confirmed_email_change_ends_every_other_session(backend: Backend) {
+    let Some(t) = TestApp::spawn(backend).await else {
+        return;
+    };
+    t.user("moving@example.com").await;
+    let (other, _) = t.login("moving@example.com", PASSWORD).await;
+    let (this, _) = t.login("moving@example.com", PASSWORD).await;
+    let other_token = other["access_token"].as_str().unwrap();
+    let token = this["access_token"].as_str().unwrap();
+    let r = t
+        .post_bearer(
+            "/api/v1/email/change",
+            token,
+            json!({"new_email": "moved@example.com", "current_password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let link = t.smtp.wait_for("moved@example.com", 1).await.remove(0);
+    // Asking changes nothing yet.
+    assert_eq!(
+        t.get_bearer("/api/v1/me", other_token).await.status(),
+        StatusCode::OK
+    );
+    let r = t
+        .post("/api/v1/email/verify", json!({"token": link.token()}))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    problem(
+        t.get_bearer("/api/v1/me", other_token).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await;
+    let r = t
+        .post(
+            "/api/v1/token/refresh",
+            json!({"refresh_token": other["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let me: Value = t
+        .get_bearer("/api/v1/me", token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["email"], "moved@example.com");
+    let sessions: Value = t
+        .get_bearer("/api/v1/sessions", token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        sessions["sessions"].as_array().map(Vec::len),
+        Some(1),
+        "{sessions}"
+    );
+}
+
 async fn mail_waits_for_an_smtp_server_that_is_down_at_first(backend: Backend) {
     let smtp = Smtp::reserve();
     let Some(t) = TestApp::spawn_with_smtp(backend, smtp, |_| {}).await else {
@@ -518,6 +580,7 @@ crate::on_both_backends!(
     links_ignore_host_and_forwarded_host_headers,
     an_email_given_as_an_array_sends_nothing,
     changing_the_email_needs_the_new_address_confirmed,
+    a_confirmed_email_change_ends_every_other_session,
     mail_waits_for_an_smtp_server_that_is_down_at_first,
     mail_that_keeps_failing_goes_dead_and_can_be_requeued,
     smtp_refusing_during_sign_ups_loses_nothing,

@@ -159,9 +159,49 @@ async fn emails_match_by_case_and_normalisation_but_not_by_lookalikes(backend: B
     assert_eq!(t.app.store().list_users(None, 10).await.unwrap().len(), 2);
 }
 
+/// Addresses that would look like an existing one are refused (invisible
+/// characters, an address literal, a label IDNA does not allow) or are the
+/// existing one (an ideographic full stop is a dot).
+async fn invisible_characters_do_not_make_a_lookalike_account(backend: Backend) {
+    let Some(t) = TestApp::spawn(backend).await else {
+        return;
+    };
+    t.user("kate.victim@example.com").await;
+    for bad in [
+        "kate.victim\u{200b}@example.com",
+        "kate.victim@ex\u{ad}ample.com",
+        "\u{202e}kate.victim@example.com",
+        "kate.victim\u{2060}@example.com",
+        "kate.victim@[127.0.0.1]",
+        "kate.victim@ex_ample.com",
+    ] {
+        let r = t
+            .post(
+                "/api/v1/signup",
+                json!({"email": bad, "password": PASSWORD}),
+            )
+            .await;
+        let body = problem(r, StatusCode::BAD_REQUEST, "invalid-request").await;
+        assert_eq!(body["field"], "email", "{bad:?}: {body}");
+    }
+    let r = t
+        .post(
+            "/api/v1/signup",
+            json!({"email": "kate.victim@example\u{3002}com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    // The owner hears of the attempt at the address as stored.
+    let warned = t.smtp.wait_for("kate.victim@example.com", 1).await;
+    assert_eq!(warned.len(), 1);
+    t.login("kate.victim@example\u{3002}com", PASSWORD).await;
+    assert_eq!(t.app.store().list_users(None, 10).await.unwrap().len(), 1);
+}
+
 crate::on_both_backends!(
     malformed_bodies_are_refused_with_problems,
     login_refuses_arrays_and_ambiguous_identifiers,
     unknown_routes_and_methods_are_problems_too,
     emails_match_by_case_and_normalisation_but_not_by_lookalikes,
+    invisible_characters_do_not_make_a_lookalike_account,
 );

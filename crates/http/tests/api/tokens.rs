@@ -288,8 +288,39 @@ async fn rotation_keeps_issued_tokens_valid(backend: Backend) {
     assert_eq!(keys["keys"][0]["kid"], json!(new_kid));
 }
 
+/// `exp` holds to within five seconds, for a token this node has checked
+/// before (its token cache) and for one it has not.
+async fn tokens_are_refused_five_seconds_past_exp(backend: Backend) {
+    let Some(t) = TestApp::spawn(backend).await else {
+        return;
+    };
+    t.user("late@example.com").await;
+    let (first, _) = t.login("late@example.com", PASSWORD).await;
+    let (second, _) = t.login("late@example.com", PASSWORD).await;
+    let cached = first["access_token"].as_str().unwrap();
+    let unseen = second["access_token"].as_str().unwrap();
+    let exp = jwt_parts(cached).1["exp"].as_i64().unwrap();
+    assert_eq!(jwt_parts(unseen).1["exp"].as_i64().unwrap(), exp);
+    t.clock.advance(exp + 4 - t.now());
+    assert_eq!(
+        t.get_bearer("/api/v1/me", cached).await.status(),
+        StatusCode::OK,
+        "within the leeway"
+    );
+    t.clock.advance(2);
+    for token in [cached, unseen] {
+        problem(
+            t.get_bearer("/api/v1/me", token).await,
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+        )
+        .await;
+    }
+}
+
 crate::on_both_backends!(
     each_algorithm_signs_tokens_that_verify_against_the_jwks,
+    tokens_are_refused_five_seconds_past_exp,
     custom_claims_go_into_the_token,
     forged_tokens_are_refused,
     tokens_expire_and_belong_to_one_issuer,

@@ -570,10 +570,52 @@ async fn the_reset_link_loses_its_token_then_sets_a_new_password(backend: Backen
             &[("csrf", &csrf), ("new_password", new_password)],
         )
         .await;
-    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
-    assert!(done.body.contains("Password changed"));
+    // On to the sign-in form, the address filled in, not signed in.
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(
+        done.location(),
+        "/login?notice=password_reset&email=ada%40example.com"
+    );
     assert!(b.cookie("latchkey_reset").is_none());
-    t.login("ada@example.com", new_password).await;
+    assert!(b.cookie("latchkey_session").is_none());
+    let login = b.get(done.location()).await;
+    login.assert_safe_html();
+    assert_eq!(login.status, StatusCode::OK);
+    assert!(
+        login
+            .body
+            .contains("Your password has been changed and every session has been signed out"),
+        "{}",
+        login.body
+    );
+    assert!(
+        login.body.contains("value=\"ada@example.com\""),
+        "{}",
+        login.body
+    );
+    let csrf = login.csrf();
+    let signed_in = b
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("email", "ada@example.com"),
+                ("password", new_password),
+            ],
+        )
+        .await;
+    assert_eq!(
+        signed_in.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        signed_in.body
+    );
+    assert_eq!(signed_in.location(), "/account");
+    // Only an address is filled in.
+    let odd = Browser::new(&t)
+        .get("/login?email=%22%3E%3Cscript%3E")
+        .await;
+    assert!(!odd.body.contains("<script"), "{}", odd.body);
     // The sessions from before have ended.
     let (name, value) = api_cookie
         .split(';')

@@ -19,8 +19,10 @@ use serde_json::{Value, json};
 pub use generate::{alg_name, parse_alg};
 pub use master::MasterKey;
 
-/// Clock skew tolerated on `nbf` and `exp`.
-const LEEWAY_SECS: i64 = 30;
+/// Clock skew tolerated on `nbf` and `exp`: a few seconds between nodes'
+/// clocks, no more (jsonwebtoken's own default would be 60 s; its time
+/// checks are off and this one applies, to fresh and cached tokens alike).
+pub const LEEWAY_SECS: i64 = 5;
 /// Longest accepted token, well above any we issue.
 const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// An unknown `kid` may prompt a reload at most this often, so tokens with
@@ -251,9 +253,10 @@ impl KeyRing {
 }
 
 /// Whether a token's time window holds `now`, against our own clock (with
-/// leeway for other nodes' clocks).
+/// [`LEEWAY_SECS`] for other nodes' clocks): from `nbf - 5` up to, not
+/// including, `exp + 5`.
 pub fn within_lifetime(exp: UnixTime, nbf: UnixTime, now: UnixTime) -> bool {
-    exp + LEEWAY_SECS > now && nbf - LEEWAY_SECS <= now
+    now < exp + LEEWAY_SECS && now >= nbf - LEEWAY_SECS
 }
 
 fn encoding_key(alg: Algorithm, pem: &[u8]) -> Result<EncodingKey, jsonwebtoken::errors::Error> {
@@ -261,5 +264,22 @@ fn encoding_key(alg: Algorithm, pem: &[u8]) -> Result<EncodingKey, jsonwebtoken:
         Algorithm::EdDSA => EncodingKey::from_ed_pem(pem),
         Algorithm::ES256 => EncodingKey::from_ec_pem(pem),
         _ => EncodingKey::from_rsa_pem(pem),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::within_lifetime;
+
+    #[test]
+    fn the_lifetime_has_five_seconds_of_leeway_and_no_more() {
+        let (nbf, exp) = (1_000, 1_900);
+        assert!(within_lifetime(exp, nbf, nbf));
+        assert!(within_lifetime(exp, nbf, exp + 4));
+        assert!(!within_lifetime(exp, nbf, exp + 5));
+        assert!(!within_lifetime(exp, nbf, exp + 6));
+        assert!(!within_lifetime(exp, nbf, exp + 30));
+        assert!(within_lifetime(exp, nbf, nbf - 5));
+        assert!(!within_lifetime(exp, nbf, nbf - 6));
     }
 }

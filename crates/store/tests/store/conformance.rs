@@ -485,6 +485,7 @@ fn token(user: UserId, purpose: TokenPurpose, expires_at: i64) -> (SecretToken, 
         user_id: user,
         purpose,
         new_email: None,
+        session_id: None,
         expires_at,
     };
     (secret, new)

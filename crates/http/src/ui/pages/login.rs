@@ -8,7 +8,7 @@ use minijinja::context;
 use super::{HOME, notice};
 use crate::cookie;
 use crate::ui::{CsrfForm, PreLogin, Ui};
-use latchkey_service::LoginId;
+use latchkey_service::{App, LoginId};
 
 pub async fn login_page(ui: Ui) -> Response {
     let return_to = ui.return_to_query();
@@ -18,10 +18,16 @@ pub async fn login_page(ui: Ui) -> Response {
         return ui.redirect(&to);
     }
     let notice = notice(&ui);
+    // `?email=` fills in the address (after a password reset), if it is one.
+    let email = ui
+        .query("email")
+        .and_then(|e| App::parse_email(e).ok())
+        .map(|e| e.as_str().to_owned())
+        .unwrap_or_default();
     ui.page(
         StatusCode::OK,
         "login.html",
-        context! { email => "", return_to, notice },
+        context! { email, return_to, notice },
     )
 }
 

@@ -30,6 +30,7 @@ const HOME: &str = "/account";
 /// Notices a redirect may ask a page to show, by `?notice=`.
 const NOTICES: &[&str] = &[
     "password_changed",
+    "password_reset",
     "email_change_sent",
     "session_ended",
     "others_ended",

@@ -82,6 +82,9 @@ pub async fn reset(mut ui: Ui, form: CsrfForm<PreLogin>) -> Response {
     let Some(token) = flow_token(&ui, Flow::Reset) else {
         return reset_form(ui, StatusCode::BAD_REQUEST, context! {}).await;
     };
+    // The address to fill in on the sign-in form afterwards (the link is
+    // spent once the reset is done).
+    let email = ui.app.recovery().validate_reset(&token).await.ok();
     match ui
         .app
         .recovery()
@@ -90,15 +93,16 @@ pub async fn reset(mut ui: Ui, form: CsrfForm<PreLogin>) -> Response {
     {
         Ok(()) => {
             forget_token(&mut ui, Flow::Reset);
-            // Every session has ended, this browser's too.
+            // Every session has ended, this browser's too; signing in again
+            // is the user's to do, on the sign-in form with the address
+            // filled in.
             ui.set_cookie(cookie::clear(ui.https()));
-            message(
-                ui,
-                StatusCode::OK,
-                "reset_done_title",
-                "reset_done",
-                Some(("/login", "back_to_login")),
-            )
+            let mut query = vec![("notice", "password_reset")];
+            if let Some(email) = email.as_deref().filter(|e| !e.is_empty()) {
+                query.push(("email", email));
+            }
+            let query = serde_urlencoded::to_string(query).unwrap_or_default();
+            ui.redirect(&format!("/login?{query}"))
         }
         Err(e) => {
             let (status, error, errors) = ui.describe(&e);
