@@ -6,19 +6,25 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde_json::Value;
-use utoipa::OpenApi;
 
 use super::Json;
 use super::dto::StatusBody;
 use super::extract::AppState;
 
+/// What other origins' scripts may call (CORS): health, keys, this document.
+pub fn api_router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/health", get(api_health))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/api/openapi.json", get(openapi))
+}
+
+/// For operators and the browsable reference.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
-        .route("/.well-known/jwks.json", get(jwks))
-        .route("/api/openapi.json", get(openapi))
         .route("/docs", get(docs))
 }
 
@@ -26,6 +32,13 @@ pub fn router() -> Router<AppState> {
 #[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, body = StatusBody)))]
 pub async fn health() -> Json<StatusBody> {
     Json(StatusBody { status: "healthy" })
+}
+
+/// Liveness, under the API's prefix (Cohuron reads it here): the same as
+/// `/health`.
+#[utoipa::path(get, path = "/api/v1/health", tag = "operations", responses((status = 200, body = StatusBody)))]
+pub async fn api_health() -> Json<StatusBody> {
+    health().await
 }
 
 /// Readiness: the store answers.
@@ -82,7 +95,7 @@ pub async fn openapi() -> Json<Value> {
 }
 
 pub fn openapi_value() -> Value {
-    serde_json::to_value(super::ApiDoc::openapi()).unwrap_or_default()
+    serde_json::to_value(super::openapi::document()).unwrap_or_default()
 }
 
 /// A browsable reference, rendered on the server from the OpenAPI document.
