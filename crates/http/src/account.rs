@@ -22,7 +22,7 @@ pub fn router() -> Router<AppState> {
 
 /// The signed-in user.
 #[utoipa::path(get, path = "/api/v1/me", tag = "account",
-    responses((status = 200, body = UserBody)), security(("bearer" = []), ("cookie" = [])))]
+    responses((status = 200, description = "the user", body = UserBody)), security(("bearer" = []), ("cookie" = [])))]
 pub async fn me(principal: Principal) -> Json<UserBody> {
     Json(UserBody::from(&principal.user))
 }
@@ -44,7 +44,7 @@ pub struct EventList {
 
 /// The user's latest security events, newest first.
 #[utoipa::path(get, path = "/api/v1/me/events", tag = "account",
-    responses((status = 200, body = EventList)), security(("bearer" = []), ("cookie" = [])))]
+    responses((status = 200, description = "newest first", body = EventList)), security(("bearer" = []), ("cookie" = [])))]
 pub async fn my_events(
     State(app): State<AppState>,
     principal: Principal,
@@ -66,7 +66,7 @@ pub async fn my_events(
 
 /// The user's open sessions, newest first.
 #[utoipa::path(get, path = "/api/v1/sessions", tag = "account",
-    responses((status = 200, body = SessionList)), security(("bearer" = []), ("cookie" = [])))]
+    responses((status = 200, description = "newest first; `current` marks this one", body = SessionList)), security(("bearer" = []), ("cookie" = [])))]
 pub async fn sessions(
     State(app): State<AppState>,
     principal: Principal,

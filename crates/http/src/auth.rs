@@ -25,7 +25,7 @@ pub fn router() -> Router<AppState> {
 /// Create an account. The answer is the same whether or not the address
 /// already has one.
 #[utoipa::path(post, path = "/api/v1/signup", tag = "auth", request_body = SignupRequest,
-    responses((status = 202, body = StatusBody),
+    responses((status = 202, description = "`{\"status\":\"pending_verification\"}`, for a new and a registered address alike", body = StatusBody),
               (status = 400, description = "malformed body, invalid address or username, or a weak password", body = Problem),
               (status = 409, description = "the username is taken", body = Problem),
               (status = 429, response = RateLimited)))]
@@ -54,7 +54,7 @@ pub async fn signup(
 
 /// Sign in with an email or a username and a password.
 #[utoipa::path(post, path = "/api/v1/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = TokenResponse),
+    responses((status = 200, description = "tokens, the session and the user; the session cookie is set", body = TokenResponse),
               (status = 400, description = "malformed body, or not exactly one of `email` and `username`", body = Problem),
               (status = 401, description = "wrong password, unknown or disabled account (the same answer)", body = Problem),
               (status = 403, description = "correct password, email not verified", body = Problem),
@@ -76,7 +76,7 @@ pub async fn login(
 
 /// Exchange a refresh token for new tokens. Each refresh token works once.
 #[utoipa::path(post, path = "/api/v1/token/refresh", tag = "auth", request_body = RefreshRequest,
-    responses((status = 200, body = TokenResponse),
+    responses((status = 200, description = "a new access and refresh token; the one given is spent", body = TokenResponse),
               (status = 401, description = "unknown, spent or replayed refresh token, or the session ended", body = Problem),
               (status = 429, response = RateLimited)))]
 pub async fn refresh(

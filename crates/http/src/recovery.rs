@@ -75,7 +75,7 @@ fn accepted() -> Response {
 
 /// Confirm an email address with the token from the emailed link.
 #[utoipa::path(post, path = "/api/v1/email/verify", tag = "email", request_body = TokenRequest,
-    responses((status = 200, body = StatusBody),
+    responses((status = 200, description = "`{\"status\":\"verified\"}`", body = StatusBody),
               (status = 400, description = "malformed body, or an unknown token", body = Problem),
               (status = 410, description = "the link was used or has expired", body = Problem)))]
 pub async fn verify(
@@ -89,7 +89,7 @@ pub async fn verify(
 
 /// Send a new verification link. Always 202.
 #[utoipa::path(post, path = "/api/v1/email/verify/resend", tag = "email", request_body = EmailRequest,
-    responses((status = 202, body = StatusBody),
+    responses((status = 202, description = "`{\"status\":\"accepted\"}`", body = StatusBody),
               (status = 400, description = "malformed body or address", body = Problem),
               (status = 429, response = RateLimited)))]
 pub async fn resend(
@@ -106,7 +106,7 @@ pub async fn resend(
 /// Ask for a password reset link. Always 202; mail goes only to an existing
 /// account's stored address.
 #[utoipa::path(post, path = "/api/v1/password/forgot", tag = "email", request_body = EmailRequest,
-    responses((status = 202, body = StatusBody),
+    responses((status = 202, description = "`{\"status\":\"accepted\"}`", body = StatusBody),
               (status = 400, description = "malformed body or address", body = Problem),
               (status = 429, response = RateLimited)))]
 pub async fn forgot(
@@ -122,7 +122,7 @@ pub async fn forgot(
 
 /// Check a reset link before showing the new-password form.
 #[utoipa::path(get, path = "/api/v1/password/reset/validate", tag = "email", params(TokenQuery),
-    responses((status = 200, body = ValidBody),
+    responses((status = 200, description = "the link is good, for this address", body = ValidBody),
               (status = 400, description = "no token, another parameter, or an unknown token", body = Problem),
               (status = 410, description = "the link was used or has expired", body = Problem)))]
 pub async fn validate(
@@ -151,7 +151,7 @@ pub async fn reset(
 
 /// Change the email address: a link goes to the new address, a notice to the old.
 #[utoipa::path(post, path = "/api/v1/email/change", tag = "email", request_body = ChangeEmailRequest,
-    responses((status = 202, body = StatusBody),
+    responses((status = 202, description = "`{\"status\":\"accepted\"}`", body = StatusBody),
               (status = 400, description = "malformed body or address", body = Problem),
               (status = 403, description = "the current password is wrong, or a cookie request from another site", body = Problem)),
     security(("bearer" = []), ("cookie" = [])))]
