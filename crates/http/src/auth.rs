@@ -9,8 +9,8 @@ use latchkey_core::Error;
 
 use super::dto::{LoginRequest, RefreshRequest, SignupRequest, StatusBody, TokenResponse};
 use super::error::{ApiError, Problem};
-use super::openapi::RateLimited;
 use super::extract::{ApiJson, AppState};
+use super::openapi::RateLimited;
 use super::{Json, cookie};
 use latchkey_service::{App, ClientInfo, LoginId, Principal};
 

@@ -65,7 +65,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             .iter()
             .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
         if first != Some(&b'{') {
-            return Err(ApiError::BadRequest("the body must be a JSON object".into()));
+            return Err(ApiError::BadRequest(
+                "the body must be a JSON object".into(),
+            ));
         }
         serde_json::from_slice(&bytes)
             .map(ApiJson)
@@ -159,8 +161,11 @@ fn refuse_cross_site(parts: &Parts, config: &Config) -> Result<(), ApiError> {
     });
     if let Some(origin) = origin
         && !is_cors_origin
-        && !url::Url::parse(&config.public_url)
-            .is_ok_and(|u| u.origin().ascii_serialization().eq_ignore_ascii_case(origin))
+        && !url::Url::parse(&config.public_url).is_ok_and(|u| {
+            u.origin()
+                .ascii_serialization()
+                .eq_ignore_ascii_case(origin)
+        })
     {
         return Err(ApiError::CrossSite);
     }

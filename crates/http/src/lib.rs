@@ -135,13 +135,12 @@ async fn serve_connections(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    use axum::extract::connect_info::IntoMakeServiceWithConnectInfo;
+    use axum::Extension;
+    use axum::extract::ConnectInfo;
     use hyper_util::rt::{TokioIo, TokioTimer};
     use hyper_util::service::TowerToHyperService;
-    use tower::Service as _;
+    use tower::Layer as _;
 
-    let mut make_service: IntoMakeServiceWithConnectInfo<Router, SocketAddr> =
-        router.into_make_service_with_connect_info::<SocketAddr>();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
@@ -154,13 +153,11 @@ async fn serve_connections(
             accepted = axum::serve::Listener::accept(&mut listener) => accepted,
             () = &mut shutdown => break,
         };
-        let service = match make_service.call(peer).await {
-            Ok(service) => service,
-            Err(never) => match never {},
-        };
-        let connection = graceful.watch(
-            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)),
-        );
+        // What `into_make_service_with_connect_info::<SocketAddr>` makes
+        // for each connection.
+        let service = Extension(ConnectInfo::<SocketAddr>(peer)).layer(router.clone());
+        let connection = graceful
+            .watch(http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)));
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "connection ended with an error");

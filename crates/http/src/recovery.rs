@@ -11,8 +11,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::Json;
 use super::dto::StatusBody;
 use super::error::{ApiError, Problem};
-use super::openapi::RateLimited;
 use super::extract::{ApiJson, ApiQuery, AppState};
+use super::openapi::RateLimited;
 use latchkey_service::{App, ClientInfo, Principal};
 
 pub fn router() -> Router<AppState> {

@@ -15,7 +15,11 @@ const SLACK: Duration = Duration::from_secs(3);
 
 /// Waits until the server closes `stream` (or `limit` passes), and says
 /// how long that took.
-async fn closed_within(mut stream: TcpStream, started: Instant, limit: Duration) -> Option<Duration> {
+async fn closed_within(
+    mut stream: TcpStream,
+    started: Instant,
+    limit: Duration,
+) -> Option<Duration> {
     let mut buf = [0u8; 1024];
     loop {
         let left = limit.checked_sub(started.elapsed())?;
@@ -56,17 +60,18 @@ async fn slow_and_idle_connections_are_dropped() {
         .unwrap();
     let mut buf = [0u8; 4096];
     let n = idle.read(&mut buf).await.unwrap();
-    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", String::from_utf8_lossy(&buf[..n]));
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
     held.push(idle);
     // Meanwhile everyone else is served.
     let r = t.client.get(t.url("/health")).send().await.unwrap();
     assert_eq!(r.status(), reqwest::StatusCode::OK);
     let limit = HEADER_TIMEOUT + SLACK;
-    let closed = futures::future::join_all(
-        held.into_iter()
-            .map(|s| closed_within(s, started, limit)),
-    )
-    .await;
+    let closed =
+        futures::future::join_all(held.into_iter().map(|s| closed_within(s, started, limit))).await;
     for (i, c) in closed.iter().enumerate() {
         let took = c.unwrap_or_else(|| panic!("connection {i} still open after {limit:?}"));
         assert!(

@@ -196,7 +196,10 @@ async fn json_that_is_not_an_object_is_refused_and_changes_nothing(backend: Back
         ),
         ("/api/v1/email/verify", r#"["not-a-token"]"#.to_owned()),
         ("/api/v1/token/refresh", format!(r#"["{refresh}"]"#)),
-        ("/api/v1/password/forgot", r#"["victim@example.com"]"#.to_owned()),
+        (
+            "/api/v1/password/forgot",
+            r#"["victim@example.com"]"#.to_owned(),
+        ),
     ] {
         let r = send(path, body.clone()).await.unwrap();
         problem(r, StatusCode::BAD_REQUEST, "malformed-request").await;
