@@ -22,7 +22,7 @@ pub fn router() -> Router<AppState> {
 
 /// The signed-in user.
 #[utoipa::path(get, path = "/api/v1/me", tag = "account",
-    responses((status = 200, body = UserBody), (status = 401, body = Problem)), security(("bearer" = []), ("cookie" = [])))]
+    responses((status = 200, description = "the user", body = UserBody)), security(("bearer" = []), ("cookie" = [])))]
 pub async fn me(principal: Principal) -> Json<UserBody> {
     Json(UserBody::from(&principal.user))
 }
@@ -44,7 +44,7 @@ pub struct EventList {
 
 /// The user's latest security events, newest first.
 #[utoipa::path(get, path = "/api/v1/me/events", tag = "account",
-    responses((status = 200, body = EventList), (status = 401, body = Problem)), security(("bearer" = []), ("cookie" = [])))]
+    responses((status = 200, description = "newest first", body = EventList)), security(("bearer" = []), ("cookie" = [])))]
 pub async fn my_events(
     State(app): State<AppState>,
     principal: Principal,
@@ -66,7 +66,7 @@ pub async fn my_events(
 
 /// The user's open sessions, newest first.
 #[utoipa::path(get, path = "/api/v1/sessions", tag = "account",
-    responses((status = 200, body = SessionList), (status = 401, body = Problem)), security(("bearer" = []), ("cookie" = [])))]
+    responses((status = 200, description = "newest first; `current` marks this one", body = SessionList)), security(("bearer" = []), ("cookie" = [])))]
 pub async fn sessions(
     State(app): State<AppState>,
     principal: Principal,
@@ -83,7 +83,9 @@ pub async fn sessions(
 /// End one of the user's sessions.
 #[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "account",
     params(("id" = String, Path, description = "session id")),
-    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)), security(("bearer" = []), ("cookie" = [])))]
+    responses((status = 204, description = "the session ended"),
+               (status = 404, description = "no such session of this user", body = Problem)),
+    security(("bearer" = []), ("cookie" = [])))]
 pub async fn end_session(
     State(app): State<AppState>,
     principal: Principal,
@@ -95,7 +97,9 @@ pub async fn end_session(
 
 /// Change the password; every other session ends.
 #[utoipa::path(post, path = "/api/v1/password/change", tag = "account", request_body = ChangePasswordRequest,
-    responses((status = 204), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)),
+    responses((status = 204, description = "changed; every other session ended"),
+              (status = 400, description = "malformed body, or a weak or reused password", body = Problem),
+              (status = 403, description = "the current password is wrong, or a cookie request from another site", body = Problem)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn change_password(
     State(app): State<AppState>,

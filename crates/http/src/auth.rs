@@ -10,6 +10,7 @@ use latchkey_core::Error;
 use super::dto::{LoginRequest, RefreshRequest, SignupRequest, StatusBody, TokenResponse};
 use super::error::{ApiError, Problem};
 use super::extract::{ApiJson, AppState};
+use super::openapi::RateLimited;
 use super::{Json, cookie};
 use latchkey_service::{App, ClientInfo, LoginId, Principal};
 
@@ -24,7 +25,10 @@ pub fn router() -> Router<AppState> {
 /// Create an account. The answer is the same whether or not the address
 /// already has one.
 #[utoipa::path(post, path = "/api/v1/signup", tag = "auth", request_body = SignupRequest,
-    responses((status = 202, body = StatusBody), (status = 400, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 202, description = "`{\"status\":\"pending_verification\"}`, for a new and a registered address alike", body = StatusBody),
+              (status = 400, description = "malformed body, invalid address or username, or a weak password", body = Problem),
+              (status = 409, description = "the username is taken", body = Problem),
+              (status = 429, response = RateLimited)))]
 pub async fn signup(
     State(app): State<AppState>,
     client: ClientInfo,
@@ -50,9 +54,11 @@ pub async fn signup(
 
 /// Sign in with an email or a username and a password.
 #[utoipa::path(post, path = "/api/v1/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = TokenResponse), (status = 401, body = Problem),
+    responses((status = 200, description = "tokens, the session and the user; the session cookie is set", body = TokenResponse),
+              (status = 400, description = "malformed body, or not exactly one of `email` and `username`", body = Problem),
+              (status = 401, description = "wrong password, unknown or disabled account (the same answer)", body = Problem),
               (status = 403, description = "correct password, email not verified", body = Problem),
-              (status = 503, description = "hashing capacity exhausted", body = Problem)))]
+              (status = 429, response = RateLimited)))]
 pub async fn login(
     State(app): State<AppState>,
     client: ClientInfo,
@@ -70,7 +76,9 @@ pub async fn login(
 
 /// Exchange a refresh token for new tokens. Each refresh token works once.
 #[utoipa::path(post, path = "/api/v1/token/refresh", tag = "auth", request_body = RefreshRequest,
-    responses((status = 200, body = TokenResponse), (status = 401, body = Problem)))]
+    responses((status = 200, description = "a new access and refresh token; the one given is spent", body = TokenResponse),
+              (status = 401, description = "unknown, spent or replayed refresh token, or the session ended", body = Problem),
+              (status = 429, response = RateLimited)))]
 pub async fn refresh(
     State(app): State<AppState>,
     client: ClientInfo,
@@ -82,7 +90,8 @@ pub async fn refresh(
 
 /// End the current session and its refresh token.
 #[utoipa::path(post, path = "/api/v1/logout", tag = "auth",
-    responses((status = 204), (status = 401, body = Problem)), security(("bearer" = []), ("cookie" = [])))]
+    responses((status = 204, description = "the session ended; the cookie is cleared")),
+    security(("bearer" = []), ("cookie" = [])))]
 pub async fn logout(
     State(app): State<AppState>,
     principal: Principal,

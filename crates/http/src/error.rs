@@ -19,6 +19,9 @@ pub enum ApiError {
     PayloadTooLarge,
     RouteNotFound,
     MethodNotAllowed,
+    /// A change authenticated by the session cookie, asked for by another
+    /// site (see `extract.rs`).
+    CrossSite,
 }
 
 impl From<Error> for ApiError {
@@ -67,6 +70,10 @@ impl ApiError {
             Self::MethodNotAllowed => (
                 "method-not-allowed",
                 "this resource does not take that method".into(),
+            ),
+            Self::CrossSite => (
+                "cross-site-request",
+                "a change made with the session cookie must come from this site".into(),
             ),
         };
         let mut problem = Problem {
@@ -176,6 +183,7 @@ impl ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::CrossSite => StatusCode::FORBIDDEN,
         }
     }
 

@@ -5,13 +5,14 @@ use std::net::{IpAddr, SocketAddr};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use latchkey_core::Error;
 use latchkey_core::session::bound_user_agent;
 use serde::de::DeserializeOwned;
 
 use super::cookie;
 use super::error::ApiError;
+use latchkey_service::config::Config;
 use latchkey_service::{App, ClientInfo, Principal};
 
 /// The router's state: the application, shared by every request.
@@ -56,6 +57,18 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 ApiError::BadRequest("the body could not be read".into())
             }
         })?;
+        // serde's derives take an array for a struct, field by field in
+        // order (`["a@example.com", "password"]`); a body is an object. The
+        // bodies' fields are strings, never nested structs, so the top
+        // level is the one place an array could stand in for an object.
+        let first = bytes
+            .iter()
+            .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+        if first != Some(&b'{') {
+            return Err(ApiError::BadRequest(
+                "the body must be a JSON object".into(),
+            ));
+        }
         serde_json::from_slice(&bytes)
             .map(ApiJson)
             .map_err(|e| ApiError::BadRequest(e.to_string()))
@@ -105,18 +118,65 @@ async fn authenticate(parts: &Parts, app: &AppState) -> Result<Principal, ApiErr
             })
             .ok_or(Error::Unauthenticated)?
             .trim();
-        // A JWS has dots; an opaque session token (the compatibility
-        // routes' `sessionToken`) has none.
-        return Ok(if token.contains('.') {
-            app.sessions().authenticate_bearer(token).await?
-        } else {
-            app.sessions().authenticate_cookie(token).await?
-        });
+        // A JWS has dots. An opaque token is a session token, a bearer
+        // token only as SanctumTools' `sessionToken`, so only with its
+        // routes on.
+        if token.contains('.') {
+            return Ok(app.sessions().authenticate_bearer(token).await?);
+        }
+        if app.config().compat("sanctumtools") {
+            return Ok(app.sessions().authenticate_cookie(token).await?);
+        }
+        return Err(Error::Unauthenticated.into());
     }
     if let Some(token) = cookie::session_token(&parts.headers, app.config().is_https()) {
+        refuse_cross_site(parts, app.config())?;
         return Ok(app.sessions().authenticate_cookie(&token).await?);
     }
     Err(Error::Unauthenticated.into())
+}
+
+/// A browser sends the session cookie with every request to us, also one
+/// that a page elsewhere makes without a preflight (a form, or `fetch` with
+/// `text/plain`). So a change the cookie authenticates must not come from
+/// another site: refused when the browser says it is `cross-site` or
+/// `same-site` (a sibling host), or when its `Origin` is neither ours nor a
+/// configured CORS origin. A configured origin may (its JSON requests are
+/// preflighted, and CORS lets only it through). Reading is no change, and
+/// CORS decides who may read the answer.
+fn refuse_cross_site(parts: &Parts, config: &Config) -> Result<(), ApiError> {
+    if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(());
+    }
+    // An `Origin` that is not text matches nothing.
+    let origin = parts
+        .headers
+        .get(header::ORIGIN)
+        .map(|v| v.to_str().unwrap_or_default());
+    let is_cors_origin = origin.is_some_and(|o| {
+        config
+            .cors_origins
+            .iter()
+            .any(|c| c.trim_end_matches('/').eq_ignore_ascii_case(o))
+    });
+    if let Some(origin) = origin
+        && !is_cors_origin
+        && !url::Url::parse(&config.public_url).is_ok_and(|u| {
+            u.origin()
+                .ascii_serialization()
+                .eq_ignore_ascii_case(origin)
+        })
+    {
+        return Err(ApiError::CrossSite);
+    }
+    let fetch_site = parts
+        .headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok());
+    if matches!(fetch_site, Some("cross-site" | "same-site")) && !is_cors_origin {
+        return Err(ApiError::CrossSite);
+    }
+    Ok(())
 }
 
 /// The client's address: the connection's peer, or, when the peer is a

@@ -10,6 +10,7 @@ pub mod error;
 pub(crate) mod extract;
 pub mod metrics;
 mod middleware;
+pub mod openapi;
 mod ops;
 pub mod outbound;
 mod recovery;
@@ -22,52 +23,15 @@ use std::time::Duration;
 pub use axum::Json;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use utoipa::OpenApi;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use self::error::ApiError;
 pub use self::extract::AppState;
+pub use self::openapi::ApiDoc;
 pub use latchkey_service::App;
 pub use latchkey_service::config::{Config, ConfigError, Overrides};
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "Latchkey", description = "Self-hosted identity: sign-up, login, sessions and tokens."),
-    paths(
-        auth::signup, auth::login, auth::refresh, auth::logout,
-        account::me, account::my_events, account::sessions, account::end_session, account::change_password,
-        recovery::verify, recovery::resend, recovery::forgot, recovery::validate, recovery::reset,
-        recovery::change_email,
-        ops::health, ops::ready, ops::metrics, ops::jwks, ops::openapi,
-    ),
-    modifiers(&SecuritySchemes),
-    tags((name = "auth"), (name = "account"), (name = "email"), (name = "operations"))
-)]
-pub struct ApiDoc;
-
-struct SecuritySchemes;
-
-impl utoipa::Modify for SecuritySchemes {
-    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
-        let components = api.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-        components.add_security_scheme(
-            "cookie",
-            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("latchkey_session"))),
-        );
-    }
-}
 
 /// CORS is off (no headers, so browsers refuse cross-origin calls) unless
 /// origins are configured; then exactly those origins may call, with
@@ -100,19 +64,28 @@ pub fn check(config: &Config) -> Result<(), ConfigError> {
 pub fn router(app: App) -> Result<Router, ConfigError> {
     let _ = crate::metrics::handle();
     let pages = ui::pages(app.config())?;
-    Ok(Router::new()
+    // CORS is for what other origins' scripts call: the JSON API, the
+    // compatibility routes and the keys. The hosted pages and their assets
+    // are ours alone.
+    let api = Router::new()
         .merge(compat::router(app.config()))
         .merge(auth::router())
         .merge(account::router())
         .merge(recovery::router())
+        .merge(ops::api_router())
+        // Set before the layer, so that the layer answers a preflight for
+        // a path before the 405 of a method it does not take.
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(cors(&app.config().cors_origins));
+    Ok(Router::new()
+        .merge(api)
         .merge(ops::router())
         .merge(ui::router(pages))
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(cors(&app.config().cors_origins))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
-            middleware::page_csp(&app.config().ui),
+            middleware::Headers::new(app.config()),
             middleware::security_headers,
         ))
         .layer(axum::middleware::from_fn(middleware::observe))
@@ -121,6 +94,13 @@ pub fn router(app: App) -> Result<Router, ConfigError> {
 
 /// How often the Prometheus recorder drops stale histogram samples.
 const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// How long a client may take to send a request's head (request line and
+/// headers): from when its connection opens, and on a kept-alive
+/// connection from the end of the last answer. A connection that takes
+/// longer, sending slowly (slowloris) or nothing at all, is closed, so idle
+/// connections are held at most this long.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves until `shutdown` resolves, then finishes the requests in flight.
 /// The node's background work (outbox worker, upkeep) runs meanwhile.
@@ -140,13 +120,50 @@ pub async fn serve(
             }
         }
     });
-    let result = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    serve_connections(listener, router, shutdown).await;
     metrics_upkeep.abort();
     background.stop().await;
-    result
+    Ok(())
+}
+
+/// HTTP/1.1 on each accepted connection, with the peer's address as
+/// `ConnectInfo<SocketAddr>` and [`HEADER_READ_TIMEOUT`] (which
+/// `axum::serve` cannot set); once `shutdown` resolves, no new connections,
+/// idle ones closed, and the requests in flight answered.
+async fn serve_connections(
+    mut listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    use axum::Extension;
+    use axum::extract::ConnectInfo;
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    use tower::Layer as _;
+
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        // axum's accept: retries, pausing a second on errors such as
+        // running out of file descriptors.
+        let (stream, peer) = tokio::select! {
+            accepted = axum::serve::Listener::accept(&mut listener) => accepted,
+            () = &mut shutdown => break,
+        };
+        // What `into_make_service_with_connect_info::<SocketAddr>` makes
+        // for each connection.
+        let service = Extension(ConnectInfo::<SocketAddr>(peer)).layer(router.clone());
+        let connection = graceful
+            .watch(http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }

@@ -75,10 +75,29 @@ pub fn page_csp(ui: &latchkey_service::config::UiConfig) -> HeaderValue {
     })
 }
 
-/// Headers for every response: no sniffing, no referrer, no framing, and
-/// no caching of anything that did not opt in.
+/// What [`security_headers`] adds beyond the fixed headers.
+#[derive(Debug, Clone)]
+pub struct Headers {
+    /// The hosted pages' Content-Security-Policy ([`page_csp`]).
+    pub page_csp: HeaderValue,
+    /// Whether the public URL is https: then browsers are told to use
+    /// nothing else (HSTS).
+    pub https: bool,
+}
+
+impl Headers {
+    pub fn new(config: &latchkey_service::config::Config) -> Self {
+        Self {
+            page_csp: page_csp(&config.ui),
+            https: config.is_https(),
+        }
+    }
+}
+
+/// Headers for every response: no sniffing, no referrer, no framing, no
+/// caching of anything that did not opt in, and on https HSTS.
 pub async fn security_headers(
-    axum::extract::State(page_csp): axum::extract::State<HeaderValue>,
+    axum::extract::State(headers): axum::extract::State<Headers>,
     req: Request,
     next: Next,
 ) -> Response {
@@ -99,13 +118,19 @@ pub async fn security_headers(
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     let csp = if is_html {
-        page_csp
+        headers.page_csp
     } else {
         HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'")
     };
     h.insert(header::CONTENT_SECURITY_POLICY, csp);
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if headers.https {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
     }
     response
 }

@@ -6,31 +6,45 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde_json::Value;
-use utoipa::OpenApi;
 
 use super::Json;
 use super::dto::StatusBody;
 use super::extract::AppState;
 
+/// What other origins' scripts may call (CORS): health, keys, this document.
+pub fn api_router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/health", get(api_health))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/api/openapi.json", get(openapi))
+}
+
+/// For operators and the browsable reference.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
-        .route("/.well-known/jwks.json", get(jwks))
-        .route("/api/openapi.json", get(openapi))
         .route("/docs", get(docs))
 }
 
 /// Liveness: the process answers.
-#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, body = StatusBody)))]
+#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "`{\"status\":\"healthy\"}`", body = StatusBody)))]
 pub async fn health() -> Json<StatusBody> {
     Json(StatusBody { status: "healthy" })
 }
 
+/// Liveness, under the API's prefix (Cohuron reads it here): the same as
+/// `/health`.
+#[utoipa::path(get, path = "/api/v1/health", tag = "operations", responses((status = 200, description = "`{\"status\":\"healthy\"}`", body = StatusBody)))]
+pub async fn api_health() -> Json<StatusBody> {
+    health().await
+}
+
 /// Readiness: the store answers.
 #[utoipa::path(get, path = "/ready", tag = "operations",
-    responses((status = 200, body = StatusBody), (status = 503, body = StatusBody)))]
+    responses((status = 200, description = "`{\"status\":\"ready\"}`", body = StatusBody),
+              (status = 503, description = "the store does not answer: `{\"status\":\"unavailable\"}`", body = StatusBody)))]
 pub async fn ready(State(app): State<AppState>) -> Response {
     match app.ready().await {
         Ok(()) => Json(StatusBody { status: "ready" }).into_response(),
@@ -48,7 +62,7 @@ pub async fn ready(State(app): State<AppState>) -> Response {
 }
 
 /// Prometheus metrics.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "the Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics() -> Response {
     let body = crate::metrics::handle()
         .map(|h| h.render())
@@ -64,7 +78,7 @@ pub async fn metrics() -> Response {
 }
 
 /// The public keys that verify access tokens.
-#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "operations", responses((status = 200, content_type = "application/json")))]
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "operations", responses((status = 200, description = "a JSON Web Key Set", content_type = "application/json")))]
 pub async fn jwks(State(app): State<AppState>) -> Response {
     let mut response = Json(app.jwks().as_ref().clone()).into_response();
     // Public data; caches may keep it briefly.
@@ -76,13 +90,13 @@ pub async fn jwks(State(app): State<AppState>) -> Response {
 }
 
 /// This document.
-#[utoipa::path(get, path = "/api/openapi.json", tag = "operations", responses((status = 200, content_type = "application/json")))]
+#[utoipa::path(get, path = "/api/openapi.json", tag = "operations", responses((status = 200, description = "this OpenAPI document", content_type = "application/json")))]
 pub async fn openapi() -> Json<Value> {
     Json(openapi_value())
 }
 
 pub fn openapi_value() -> Value {
-    serde_json::to_value(super::ApiDoc::openapi()).unwrap_or_default()
+    serde_json::to_value(super::openapi::document()).unwrap_or_default()
 }
 
 /// A browsable reference, rendered on the server from the OpenAPI document.

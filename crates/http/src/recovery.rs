@@ -12,6 +12,7 @@ use super::Json;
 use super::dto::StatusBody;
 use super::error::{ApiError, Problem};
 use super::extract::{ApiJson, ApiQuery, AppState};
+use super::openapi::RateLimited;
 use latchkey_service::{App, ClientInfo, Principal};
 
 pub fn router() -> Router<AppState> {
@@ -52,7 +53,9 @@ pub struct ChangeEmailRequest {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct TokenQuery {
+    /// The token from the emailed link.
     pub token: String,
 }
 
@@ -72,7 +75,9 @@ fn accepted() -> Response {
 
 /// Confirm an email address with the token from the emailed link.
 #[utoipa::path(post, path = "/api/v1/email/verify", tag = "email", request_body = TokenRequest,
-    responses((status = 200, body = StatusBody), (status = 400, body = Problem), (status = 410, body = Problem)))]
+    responses((status = 200, description = "`{\"status\":\"verified\"}`", body = StatusBody),
+              (status = 400, description = "malformed body, or an unknown token", body = Problem),
+              (status = 410, description = "the link was used or has expired", body = Problem)))]
 pub async fn verify(
     State(app): State<AppState>,
     client: ClientInfo,
@@ -84,7 +89,9 @@ pub async fn verify(
 
 /// Send a new verification link. Always 202.
 #[utoipa::path(post, path = "/api/v1/email/verify/resend", tag = "email", request_body = EmailRequest,
-    responses((status = 202, body = StatusBody), (status = 400, body = Problem)))]
+    responses((status = 202, description = "`{\"status\":\"accepted\"}`", body = StatusBody),
+              (status = 400, description = "malformed body or address", body = Problem),
+              (status = 429, response = RateLimited)))]
 pub async fn resend(
     State(app): State<AppState>,
     client: ClientInfo,
@@ -99,7 +106,9 @@ pub async fn resend(
 /// Ask for a password reset link. Always 202; mail goes only to an existing
 /// account's stored address.
 #[utoipa::path(post, path = "/api/v1/password/forgot", tag = "email", request_body = EmailRequest,
-    responses((status = 202, body = StatusBody), (status = 400, body = Problem)))]
+    responses((status = 202, description = "`{\"status\":\"accepted\"}`", body = StatusBody),
+              (status = 400, description = "malformed body or address", body = Problem),
+              (status = 429, response = RateLimited)))]
 pub async fn forgot(
     State(app): State<AppState>,
     client: ClientInfo,
@@ -113,7 +122,9 @@ pub async fn forgot(
 
 /// Check a reset link before showing the new-password form.
 #[utoipa::path(get, path = "/api/v1/password/reset/validate", tag = "email", params(TokenQuery),
-    responses((status = 200, body = ValidBody), (status = 400, body = Problem), (status = 410, body = Problem)))]
+    responses((status = 200, description = "the link is good, for this address", body = ValidBody),
+              (status = 400, description = "no token, another parameter, or an unknown token", body = Problem),
+              (status = 410, description = "the link was used or has expired", body = Problem)))]
 pub async fn validate(
     State(app): State<AppState>,
     ApiQuery(q): ApiQuery<TokenQuery>,
@@ -124,7 +135,9 @@ pub async fn validate(
 
 /// Set a new password with a reset link; every session of the user ends.
 #[utoipa::path(post, path = "/api/v1/password/reset", tag = "email", request_body = ResetRequest,
-    responses((status = 204), (status = 400, body = Problem), (status = 410, body = Problem)))]
+    responses((status = 204, description = "changed; every session ended"),
+              (status = 400, description = "malformed body, an unknown token, or a weak or reused password", body = Problem),
+              (status = 410, description = "the link was used or has expired", body = Problem)))]
 pub async fn reset(
     State(app): State<AppState>,
     client: ClientInfo,
@@ -138,7 +151,9 @@ pub async fn reset(
 
 /// Change the email address: a link goes to the new address, a notice to the old.
 #[utoipa::path(post, path = "/api/v1/email/change", tag = "email", request_body = ChangeEmailRequest,
-    responses((status = 202, body = StatusBody), (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)),
+    responses((status = 202, description = "`{\"status\":\"accepted\"}`", body = StatusBody),
+              (status = 400, description = "malformed body or address", body = Problem),
+              (status = 403, description = "the current password is wrong, or a cookie request from another site", body = Problem)),
     security(("bearer" = []), ("cookie" = [])))]
 pub async fn change_email(
     State(app): State<AppState>,

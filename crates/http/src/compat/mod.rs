@@ -63,7 +63,7 @@ fn message<S: Shape>(e: &ApiError) -> Option<String> {
         ApiError::BadRequest(_) | ApiError::UnsupportedMediaType | ApiError::PayloadTooLarge => {
             Some("Invalid request".to_owned())
         }
-        ApiError::RouteNotFound | ApiError::MethodNotAllowed => None,
+        ApiError::RouteNotFound | ApiError::MethodNotAllowed | ApiError::CrossSite => None,
     }
 }
 

@@ -171,7 +171,131 @@ async fn changing_the_password_ends_every_other_session(backend: Backend) {
     t.login("pw@example.com", "brand new password").await;
 }
 
+/// Issue 11, item 15: a cookie-authenticated change refuses what a browser
+/// marks as cross-site, or an `Origin` that is neither ours nor a configured
+/// CORS origin, even as a "simple" request that needs no preflight
+/// (`text/plain`); bearer tokens, which no other site can send, are
+/// unaffected.
+async fn cookie_changes_refuse_cross_site_requests(backend: Backend) {
+    let Some(t) = TestApp::spawn_with(backend, |c| {
+        c.cors_origins = vec!["https://app.example.com".into()]
+    })
+    .await
+    else {
+        return;
+    };
+    t.user("csrf@example.com").await;
+    let (login, cookie) = t.login("csrf@example.com", PASSWORD).await;
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    let with_cookie = |method: reqwest::Method, path: &str, headers: &[(&str, &str)]| {
+        let mut req = t
+            .client
+            .request(method, t.url(path))
+            .header("cookie", pair.clone());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req
+    };
+    let me_ok = || async {
+        with_cookie(reqwest::Method::GET, "/api/v1/me", &[])
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == StatusCode::OK
+    };
+    let change = json!({"current_password": PASSWORD, "new_password": "a brand new password"});
+    let refused: [&[(&str, &str)]; 5] = [
+        &[("origin", "https://evil.example.net")],
+        &[("origin", "null")],
+        &[("sec-fetch-site", "cross-site")],
+        &[("sec-fetch-site", "same-site")],
+        &[
+            ("origin", "https://evil.example.net"),
+            ("sec-fetch-site", "same-origin"),
+        ],
+    ];
+    for headers in refused {
+        let r = with_cookie(reqwest::Method::POST, "/api/v1/logout", headers)
+            .header("content-type", "text/plain")
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        problem(r, StatusCode::FORBIDDEN, "cross-site-request").await;
+        assert!(me_ok().await, "logout changed nothing: {headers:?}");
+        let r = with_cookie(reqwest::Method::POST, "/api/v1/password/change", headers)
+            .json(&change)
+            .send()
+            .await
+            .unwrap();
+        problem(r, StatusCode::FORBIDDEN, "cross-site-request").await;
+        let path = format!("/api/v1/sessions/{}", login["session_id"].as_str().unwrap());
+        let r = with_cookie(reqwest::Method::DELETE, &path, headers)
+            .send()
+            .await
+            .unwrap();
+        problem(r, StatusCode::FORBIDDEN, "cross-site-request").await;
+        assert!(me_ok().await, "{headers:?}");
+        // Reading is no change: CORS decides who may read the answer.
+        let r = with_cookie(reqwest::Method::GET, "/api/v1/me", headers)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    // The password did not change.
+    t.login("csrf@example.com", PASSWORD).await;
+    // A bearer token is not ambient: a cross-site caller must have been
+    // given it, so the browser's headers do not matter.
+    let (other, _) = t.login("csrf@example.com", PASSWORD).await;
+    let r = t
+        .client
+        .post(t.url("/api/v1/logout"))
+        .bearer_auth(other["access_token"].as_str().unwrap())
+        .header("origin", "https://evil.example.net")
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // Our own origin, a configured CORS origin (whose JSON calls browsers
+    // preflight) and a client that sends neither header may change things.
+    let own = t.base.clone();
+    let allowed: [&[(&str, &str)]; 3] = [
+        &[("origin", own.as_str()), ("sec-fetch-site", "same-origin")],
+        &[
+            ("origin", "https://app.example.com"),
+            ("sec-fetch-site", "cross-site"),
+        ],
+        &[],
+    ];
+    let mut password = PASSWORD.to_owned();
+    for (i, headers) in allowed.into_iter().enumerate() {
+        let next = format!("new password number {i}");
+        let r = with_cookie(reqwest::Method::POST, "/api/v1/password/change", headers)
+            .json(&json!({"current_password": password, "new_password": next}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT, "{headers:?}");
+        password = next;
+    }
+    let r = with_cookie(
+        reqwest::Method::POST,
+        "/api/v1/logout",
+        &[("origin", own.as_str())],
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert!(!me_ok().await);
+}
+
 crate::on_both_backends!(
+    cookie_changes_refuse_cross_site_requests,
     me_works_with_a_bearer_token_or_the_cookie,
     a_user_lists_and_ends_their_own_sessions,
     changing_the_password_ends_every_other_session,

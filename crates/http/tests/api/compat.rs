@@ -395,7 +395,42 @@ async fn username_only_accounts_sign_in_while_addresses_must_be_verified(backend
     }
 }
 
+/// Issue 11, item 4: the opaque session token (the session cookie's value)
+/// is a bearer token on `/api/v1` only for SanctumTools' `sessionToken`;
+/// without those routes it is refused, while the cookie keeps working.
+async fn the_session_token_is_a_bearer_token_only_with_sanctumtools(backend: Backend) {
+    for (compat, works) in [
+        (vec![], false),
+        (vec!["leochilds".to_owned()], false),
+        (vec!["sanctumtools".to_owned()], true),
+    ] {
+        let Some(t) = TestApp::spawn_with(backend, |c| c.compat = compat.clone()).await else {
+            return;
+        };
+        t.user("opaque@example.com").await;
+        let (_, cookie) = t.login("opaque@example.com", PASSWORD).await;
+        let pair = cookie.split(';').next().unwrap();
+        let token = pair.split_once('=').unwrap().1;
+        assert!(!token.contains('.'), "{token}");
+        let r = t.get_bearer("/api/v1/me", token).await;
+        if works {
+            assert_eq!(r.status(), StatusCode::OK, "{compat:?}");
+        } else {
+            crate::helpers::problem(r, StatusCode::UNAUTHORIZED, "unauthenticated").await;
+        }
+        let r = t
+            .client
+            .get(t.url("/api/v1/me"))
+            .header("cookie", pair)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "the cookie works: {compat:?}");
+    }
+}
+
 crate::on_both_backends!(
+    the_session_token_is_a_bearer_token_only_with_sanctumtools,
     compat_routes_are_off_unless_configured,
     sanctumtools_reset_flow_in_its_own_shapes,
     leochilds_username_accounts_and_24_hour_tokens,

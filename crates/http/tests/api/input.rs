@@ -198,7 +198,88 @@ async fn invisible_characters_do_not_make_a_lookalike_account(backend: Backend) 
     assert_eq!(t.app.store().list_users(None, 10).await.unwrap().len(), 1);
 }
 
+/// Issue 11, item 8: serde's derives take a JSON array for a struct, field
+/// by field in order; every JSON body must be an object, on `/api/v1` and
+/// on the compatibility routes, and anything else changes nothing.
+async fn json_that_is_not_an_object_is_refused_and_changes_nothing(backend: Backend) {
+    let Some(t) = TestApp::spawn_with(backend, |c| {
+        c.compat = vec!["sanctumtools".into(), "leochilds".into()]
+    })
+    .await
+    else {
+        return;
+    };
+    t.user("victim@example.com").await;
+    let (login, _) = t.login("victim@example.com", PASSWORD).await;
+    let access = login["access_token"].as_str().unwrap();
+    let refresh = login["refresh_token"].as_str().unwrap();
+    let send = |path: &'static str, body: String| {
+        t.client
+            .post(t.url(path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    for (path, body) in [
+        (
+            "/api/v1/signup",
+            r#"["arr@example.com","zebra pass phrase"]"#.to_owned(),
+        ),
+        (
+            "/api/v1/signup",
+            " \n\t[\"arr@example.com\",\"zebra pass phrase\",null]".to_owned(),
+        ),
+        (
+            "/api/v1/login",
+            format!(r#"["victim@example.com",null,"{PASSWORD}"]"#),
+        ),
+        ("/api/v1/email/verify", r#"["not-a-token"]"#.to_owned()),
+        ("/api/v1/token/refresh", format!(r#"["{refresh}"]"#)),
+        (
+            "/api/v1/password/forgot",
+            r#"["victim@example.com"]"#.to_owned(),
+        ),
+    ] {
+        let r = send(path, body.clone()).await.unwrap();
+        problem(r, StatusCode::BAD_REQUEST, "malformed-request").await;
+    }
+    // The seeds' routes answer in their own shapes, with the same refusal.
+    let r = send(
+        "/api/login",
+        format!(r#"["victim@example.com","{PASSWORD}"]"#),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap(),
+        json!({"success": false, "message": "Invalid request"})
+    );
+    let r = send("/auth/signup", r#"["arrleo","zebra pass phrase"]"#.into())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap(),
+        json!({"error": "Invalid request"})
+    );
+    // Nothing changed: no account, no new session, the refresh token unspent.
+    assert_eq!(t.app.store().list_users(None, 10).await.unwrap().len(), 1);
+    let sessions: serde_json::Value = t
+        .get_bearer("/api/v1/sessions", access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sessions["sessions"].as_array().unwrap().len(), 1);
+    let r = t
+        .post("/api/v1/token/refresh", json!({"refresh_token": refresh}))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
 crate::on_both_backends!(
+    json_that_is_not_an_object_is_refused_and_changes_nothing,
     malformed_bodies_are_refused_with_problems,
     login_refuses_arrays_and_ambiguous_identifiers,
     unknown_routes_and_methods_are_problems_too,

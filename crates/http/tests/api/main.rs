@@ -13,6 +13,7 @@ mod audit;
 mod auth;
 mod breached;
 mod compat;
+mod connections;
 mod email;
 mod input;
 mod ops;
@@ -30,10 +31,12 @@ fn main() {
         auth::backend_tests(),
         breached::tests(),
         compat::backend_tests(),
+        connections::tests(),
         email::backend_tests(),
         input::backend_tests(),
         ops::backend_tests(),
         outage::tests(),
+        ops::tests(),
         policy::backend_tests(),
         tokens::backend_tests(),
         ui::backend_tests(),
