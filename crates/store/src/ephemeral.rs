@@ -351,7 +351,7 @@ impl Failover {
                         s.redis = Some(redis);
                         s.retrying = false;
                     });
-                    tracing::warn!(
+                    tracing::info!(
                         "Redis answers again; rate limits and lockouts are shared again"
                     );
                     return;

@@ -539,7 +539,7 @@ async fn current_password_guesses_lock_the_account(backend: Backend) {
         StatusCode::TOO_MANY_REQUESTS
     );
     assert_eq!(
-        login_status(&t, "email", "guessed@example.com", PASSWORD).await,
+        login_status(t, "email", "guessed@example.com", PASSWORD).await,
         StatusCode::TOO_MANY_REQUESTS
     );
     t.advance(900).await;
