@@ -181,7 +181,9 @@ fn refuse_cross_site(parts: &Parts, config: &Config) -> Result<(), ApiError> {
 
 /// The client's address: the connection's peer, or, when the peer is a
 /// trusted proxy, the nearest address in `X-Forwarded-For` that is not
-/// itself a trusted proxy. Anyone else's `X-Forwarded-For` is ignored.
+/// itself a trusted proxy. Anyone else's `X-Forwarded-For` is ignored. An
+/// IPv4-mapped IPv6 address (`::ffff:5.5.5.5`) is the IPv4 address it
+/// carries, so one client is one address however it is written.
 impl FromRequestParts<AppState> for ClientInfo {
     type Rejection = std::convert::Infallible;
 
@@ -192,7 +194,7 @@ impl FromRequestParts<AppState> for ClientInfo {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip());
+            .map(|ConnectInfo(addr)| addr.ip().to_canonical());
         let trusted = |ip: &IpAddr| app.trusted_proxies().iter().any(|net| net.contains(ip));
         let ip = peer.map(|peer| {
             if !trusted(&peer) {
@@ -208,7 +210,7 @@ impl FromRequestParts<AppState> for ClientInfo {
                 .collect();
             hops.into_iter()
                 .rev()
-                .map_while(|hop| hop.parse::<IpAddr>().ok())
+                .map_while(|hop| hop.parse::<IpAddr>().ok().map(|ip| ip.to_canonical()))
                 .find(|hop| !trusted(hop))
                 .unwrap_or(peer)
         });

@@ -10,6 +10,7 @@ use tracing::instrument;
 use crate::audit::RECENT_EVENTS;
 use crate::context::{Ctx, Principal, capability};
 use crate::mail::MailKind;
+use crate::throttle::Guarded;
 
 capability!(
     /// The signed-in user's own account.
@@ -29,8 +30,28 @@ impl Account {
         let account = &principal.user;
         let context = Ctx::password_context(account.email.as_ref(), account.username.as_ref());
         let new = self.acceptable_password(new, context).await?;
-        let current = Password::parse_attempt(current).ok_or(Error::CurrentPasswordWrong)?;
-        let hash = self.replacement_hash(account, new, Some(current)).await?;
+        // The current password is checked under the account's lockout,
+        // like a login: refused while locked, a wrong one counted.
+        let guarded = Guarded::account(account.id);
+        self.admit_login(&guarded).await?;
+        let Some(current) = Password::parse_attempt(current) else {
+            self.login_failed(&guarded).await;
+            return Err(Error::CurrentPasswordWrong);
+        };
+        let hash = match self.replacement_hash(account, new, Some(current)).await {
+            Ok(hash) => hash,
+            Err(Error::CurrentPasswordWrong) => {
+                self.login_failed(&guarded).await;
+                return Err(Error::CurrentPasswordWrong);
+            }
+            // Only a right current password gets as far as the history.
+            Err(e @ Error::WeakPassword(_)) => {
+                self.login_succeeded(&guarded).await;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        self.login_succeeded(&guarded).await;
         let user = principal.user.id;
         let mut writes = vec![
             self.password_history_write(user),
@@ -102,13 +123,20 @@ impl Account {
 }
 
 impl Ctx {
-    /// Checks the signed-in user's current password (for sensitive changes).
+    /// Checks the signed-in user's current password (for sensitive
+    /// changes), under the account's lockout like a login: refused while
+    /// locked, a wrong one counted towards the lock.
     pub(crate) async fn check_current_password(
         &self,
         principal: &Principal,
         given: &str,
     ) -> Result<(), Error> {
-        let given = Password::parse_attempt(given).ok_or(Error::CurrentPasswordWrong)?;
+        let guarded = Guarded::account(principal.user.id);
+        self.admit_login(&guarded).await?;
+        let Some(given) = Password::parse_attempt(given) else {
+            self.login_failed(&guarded).await;
+            return Err(Error::CurrentPasswordWrong);
+        };
         let stored = principal.user.password_hash.clone();
         let hasher = self.hasher.clone();
         let verdict = self
@@ -116,8 +144,14 @@ impl Ctx {
             .run(move || hasher.verify(&given, Some(&stored)))
             .await?;
         match verdict {
-            latchkey_core::password_hash::Verdict::Match { .. } => Ok(()),
-            latchkey_core::password_hash::Verdict::Mismatch => Err(Error::CurrentPasswordWrong),
+            latchkey_core::password_hash::Verdict::Match { .. } => {
+                self.login_succeeded(&guarded).await;
+                Ok(())
+            }
+            latchkey_core::password_hash::Verdict::Mismatch => {
+                self.login_failed(&guarded).await;
+                Err(Error::CurrentPasswordWrong)
+            }
         }
     }
 }

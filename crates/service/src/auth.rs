@@ -12,7 +12,7 @@ use tracing::instrument;
 use latchkey_core::audit::AuditKind;
 
 use crate::mail::MailKind;
-use crate::throttle::{Endpoint, Identifier};
+use crate::throttle::{Endpoint, Guarded, Identifier};
 
 /// How long a login's access token and session last.
 #[derive(Debug, Clone, Copy)]
@@ -308,16 +308,21 @@ impl Ctx {
             user: None,
         })?;
         self.rate_limit(Endpoint::Login, client, Some(who)).await?;
-        self.admit_login(who).await?;
         let user = match id {
             LoginId::Email(e) => self.store.user_by_email(e.key()).await?,
             LoginId::Username(u) => self.store.user_by_username(u.key()).await?,
             LoginId::Unparseable(_) => None,
         };
+        // One lockout per account, whichever name reaches it; a name that
+        // names no account is counted by itself, exactly alike.
+        let guarded = user
+            .as_ref()
+            .map_or_else(|| Guarded::name(who), |u| Guarded::account(u.id));
+        self.admit_login(&guarded).await?;
         // Over the size bound: no stored password can match. The answer and
         // cost do not depend on the account, so this reveals nothing.
         let Some(password) = Password::parse_attempt(password) else {
-            self.login_failed(who).await;
+            self.login_failed(&guarded).await;
             return Err(Failed::credentials("password_too_long", user.map(|u| u.id)));
         };
         let stored = user.as_ref().map(|u| u.password_hash.clone());
@@ -327,7 +332,7 @@ impl Ctx {
             .run(move || hasher.verify(&candidate, stored.as_deref()))
             .await?;
         let (Verdict::Match { needs_rehash }, Some(user)) = (verdict, user.clone()) else {
-            self.login_failed(who).await;
+            self.login_failed(&guarded).await;
             let reason = if user.is_some() {
                 "wrong_password"
             } else {
@@ -336,10 +341,10 @@ impl Ctx {
             return Err(Failed::credentials(reason, user.map(|u| u.id)));
         };
         if user.disabled {
-            self.login_failed(who).await;
+            self.login_failed(&guarded).await;
             return Err(Failed::credentials("disabled", Some(user.id)));
         }
-        self.login_succeeded(who).await;
+        self.login_succeeded(&guarded).await;
         if needs_rehash {
             self.rehash_later(&user, password);
         }

@@ -1,10 +1,14 @@
 //! Rate limits and lockout, counted in the ephemeral store (in process, or
-//! Redis shared by every node). Accounts are named by a hash of the login
+//! Redis shared by every node). Names are counted by a hash of the login
 //! identifier, so unknown names are throttled exactly like real accounts and
-//! no address is written to Redis.
+//! no address is written to Redis; a lockout counts every password check of
+//! an account (login by any of its names, the current-password checks of
+//! sensitive changes) against one lock.
+
+use std::net::IpAddr;
 
 use latchkey_core::throttle::Limit;
-use latchkey_core::{Email, Error, Username};
+use latchkey_core::{Email, Error, UserId, Username};
 use sha2::{Digest, Sha256};
 
 /// What a login names, as the throttle counts it.
@@ -25,6 +29,11 @@ impl Identifier {
         Self::hashed("r", &input.trim().to_lowercase())
     }
 
+    /// An account, whichever name it was reached by.
+    pub fn account(id: UserId) -> Self {
+        Self::hashed("a", &id.to_string())
+    }
+
     fn hashed(kind: &str, key: &str) -> Self {
         let digest = Sha256::digest(format!("{kind}:{key}").as_bytes());
         Self(digest.iter().take(16).map(|b| format!("{b:02x}")).collect())
@@ -32,6 +41,52 @@ impl Identifier {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// Whose password checks one lockout counts: an account, once a name
+/// resolves to one (so its email and its username share one count), or
+/// the name itself when it names no account (counted exactly alike, so a
+/// lockout tells nothing about who has an account).
+#[derive(Debug, Clone)]
+pub(crate) struct Guarded {
+    key: Identifier,
+    user: Option<UserId>,
+}
+
+impl Guarded {
+    pub(crate) fn account(user: UserId) -> Self {
+        Self {
+            key: Identifier::account(user),
+            user: Some(user),
+        }
+    }
+
+    /// A login name that names no account.
+    pub(crate) fn name(who: &Identifier) -> Self {
+        Self {
+            key: who.clone(),
+            user: None,
+        }
+    }
+
+    fn key(&self, prefix: &str) -> String {
+        format!("{prefix}{}", self.key.as_str())
+    }
+}
+
+/// What a per-IP limit counts: the address, IPv4-mapped IPv6 addresses as
+/// the IPv4 address they carry, and IPv6 by its first `v6_prefix` bits (one
+/// client usually holds a whole /64). The audit trail keeps the full address.
+pub(crate) fn ip_key(ip: Option<&str>, v6_prefix: u8) -> String {
+    let Some(raw) = ip else {
+        return "unknown".into();
+    };
+    match raw.parse::<IpAddr>().map(|ip| ip.to_canonical()) {
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Ok(IpAddr::V6(v6)) => ipnet::Ipv6Net::new(v6, v6_prefix.min(128))
+            .map_or_else(|_| v6.to_string(), |net| net.trunc().to_string()),
+        Err(_) => raw.to_owned(),
     }
 }
 
@@ -79,7 +134,7 @@ impl Ctx {
         account: Option<&Identifier>,
     ) -> Result<(), Error> {
         let (per_ip, per_account) = self.limits(endpoint);
-        let ip = client.ip.as_deref().unwrap_or("unknown");
+        let ip = ip_key(client.ip.as_deref(), self.config.rate_limit.ipv6_prefix);
         self.count(
             endpoint,
             per_ip,
@@ -123,27 +178,24 @@ impl Ctx {
         }
     }
 
-    /// Lets a password check through unless the name is locked or has used
-    /// up its attempts. Every admitted check is counted first, so concurrent
-    /// guesses are counted exactly and at most `threshold` get through.
-    pub(crate) async fn admit_login(&self, who: &Identifier) -> Result<(), Error> {
+    /// Lets a password check through unless the account (or unknown name)
+    /// is locked or has used up its attempts. Every admitted check is
+    /// counted first, so concurrent guesses are counted exactly and at most
+    /// `threshold` get through.
+    pub(crate) async fn admit_login(&self, who: &Guarded) -> Result<(), Error> {
         let now = self.clock.now();
         let policy = self.config.lockout;
-        let lock = format!("lk:lock:{}", who.as_str());
         let result = async {
-            if let Some((locked_at, left)) = self.ephemeral.get(&lock, now).await? {
-                if self.unlocked_since(who, locked_at).await {
-                    self.lift_lock(who).await;
+            if let Some((seen, left)) = self.ephemeral.get(&who.key("lk:lock:"), now).await? {
+                if self.unlocked_since(&who.key, seen).await {
+                    self.lift_lock(&who.key).await;
                 } else {
                     return Ok(Err(Error::TooManyAttempts {
                         retry_after_secs: left,
                     }));
                 }
             }
-            let (hour, hour_left) = self
-                .ephemeral
-                .hit(&format!("lk:hour:{}", who.as_str()), 3600, now)
-                .await?;
+            let (hour, hour_left) = self.ephemeral.hit(&who.key("lk:hour:"), 3600, now).await?;
             if hour > policy.hourly_cap {
                 return Ok(Err(Error::TooManyAttempts {
                     retry_after_secs: hour_left,
@@ -151,7 +203,7 @@ impl Ctx {
             }
             let (tries, _) = self
                 .ephemeral
-                .hit(&format!("lk:try:{}", who.as_str()), policy.lock_secs, now)
+                .hit(&who.key("lk:try:"), policy.lock_secs, now)
                 .await?;
             if tries > policy.threshold {
                 return Ok(Err(self.lock(who).await));
@@ -170,10 +222,9 @@ impl Ctx {
     }
 
     /// After a wrong password: the attempt that reaches the threshold locks.
-    pub(crate) async fn login_failed(&self, who: &Identifier) {
+    pub(crate) async fn login_failed(&self, who: &Guarded) {
         let now = self.clock.now();
-        let key = format!("lk:try:{}", who.as_str());
-        if let Ok(Some((tries, _))) = self.ephemeral.get(&key, now).await
+        if let Ok(Some((tries, _))) = self.ephemeral.get(&who.key("lk:try:"), now).await
             && u64::try_from(tries).unwrap_or(0) >= self.config.lockout.threshold
         {
             self.lock(who).await;
@@ -181,21 +232,20 @@ impl Ctx {
     }
 
     /// A correct password clears the count and the growth of lock periods.
-    pub(crate) async fn login_succeeded(&self, who: &Identifier) {
+    pub(crate) async fn login_succeeded(&self, who: &Guarded) {
         for prefix in ["lk:try:", "lk:locks:"] {
-            let _ = self
-                .ephemeral
-                .remove(&format!("{prefix}{}", who.as_str()))
-                .await;
+            let _ = self.ephemeral.remove(&who.key(prefix)).await;
         }
     }
 
-    /// Locks the name (if not already) for a period that grows with each
-    /// lockout in a day; answers with the time left.
-    pub(crate) async fn lock(&self, who: &Identifier) -> Error {
+    /// Locks the account or name (if not already) for a period that grows
+    /// with each lockout in a day; answers with the time left. The lock
+    /// holds the last unlock recorded when it was set: a later unlock, from
+    /// any process, lifts it ([`Self::unlocked_since`]).
+    pub(crate) async fn lock(&self, who: &Guarded) -> Error {
         let now = self.clock.now();
         let policy = self.config.lockout;
-        let lock = format!("lk:lock:{}", who.as_str());
+        let lock = who.key("lk:lock:");
         if let Ok(Some((_, left))) = self.ephemeral.get(&lock, now).await {
             return Error::TooManyAttempts {
                 retry_after_secs: left,
@@ -203,26 +253,28 @@ impl Ctx {
         }
         let n = self
             .ephemeral
-            .hit(&format!("lk:locks:{}", who.as_str()), 86_400, now)
+            .hit(&who.key("lk:locks:"), 86_400, now)
             .await
             .map_or(1, |(n, _)| n);
         let secs = policy.lock_duration(n);
-        let _ = self.ephemeral.put(&lock, now, secs, now).await;
-        let _ = self
-            .ephemeral
-            .remove(&format!("lk:try:{}", who.as_str()))
-            .await;
+        let seen = match self.store.last_unlock(who.key.as_str()).await {
+            Ok(last) => last.unwrap_or(i64::MIN),
+            // Unknown: an unlock recorded after this second still lifts it.
+            Err(_) => now,
+        };
+        let _ = self.ephemeral.put(&lock, seen, secs, now).await;
+        let _ = self.ephemeral.remove(&who.key("lk:try:")).await;
         metrics::counter!("latchkey_auth_account_lockouts_total").increment(1);
         tracing::warn!(
             lock_secs = secs,
             lockouts_today = n,
             "login locked after repeated failures"
         );
-        let detail = serde_json::json!({ "identifier": who.as_str(), "lock_secs": secs, "lockouts_today": n });
+        let detail = serde_json::json!({ "identifier": who.key.as_str(), "lock_secs": secs, "lockouts_today": n });
         self.audit(
             latchkey_core::audit::AuditKind::Lockout,
             "locked",
-            None,
+            who.user,
             None,
             detail,
         )
@@ -233,34 +285,31 @@ impl Ctx {
     }
 
     /// Ends a lock and its counters (after a password reset, or an unlock).
-    pub(crate) async fn lift_lock(&self, who: &Identifier) {
+    pub(crate) async fn lift_lock(&self, key: &Identifier) {
         for prefix in ["lk:lock:", "lk:try:", "lk:locks:", "lk:hour:"] {
             let _ = self
                 .ephemeral
-                .remove(&format!("{prefix}{}", who.as_str()))
+                .remove(&format!("{prefix}{}", key.as_str()))
                 .await;
         }
     }
 
-    pub(crate) async fn unlocked_since(&self, who: &Identifier, locked_at: i64) -> bool {
-        matches!(self.store.last_unlock(who.as_str()).await, Ok(Some(at)) if at > locked_at)
+    /// Whether an unlock was recorded after the lock that saw `seen` was
+    /// set: how a node on in-process counters hears of an unlock made by
+    /// another process (`latchkey user unlock`, another node).
+    pub(crate) async fn unlocked_since(&self, key: &Identifier, seen: i64) -> bool {
+        matches!(self.store.last_unlock(key.as_str()).await, Ok(Some(at)) if at > seen)
     }
 
-    /// Lifts the locks on an account's names, on every node: recorded in the
-    /// database (which in-process counters consult) and removed from the
-    /// ephemeral store (which Redis shares).
+    /// Lifts the lock on an account, on every node: recorded in the
+    /// database (which every node consults when it finds a lock) and
+    /// removed from the ephemeral store (which Redis shares).
     pub(crate) async fn lift_account_locks(&self, user: &latchkey_core::User) -> Result<(), Error> {
-        let names: Vec<Identifier> = user
-            .email
-            .iter()
-            .map(Identifier::email)
-            .chain(user.username.iter().map(Identifier::username))
-            .collect();
-        let keys: Vec<String> = names.iter().map(|n| n.as_str().to_owned()).collect();
-        self.store.record_unlock(&keys, self.clock.now()).await?;
-        for name in &names {
-            self.lift_lock(name).await;
-        }
+        let key = Identifier::account(user.id);
+        self.store
+            .record_unlock(&[key.as_str().to_owned()], self.clock.now())
+            .await?;
+        self.lift_lock(&key).await;
         self.audit(
             latchkey_core::audit::AuditKind::Unlock,
             "success",

@@ -130,9 +130,14 @@ pub trait AuditStore: Send + Sync {
     async fn prune_audit(&self, before: UnixTime) -> Result<u64>;
 }
 
-/// Operator unlocks of login lockouts, by identifier hash.
+/// Unlocks of login lockouts (by an operator, or a password reset), by
+/// identifier hash: what tells a node that a lock it holds was lifted.
 #[async_trait]
 pub trait UnlockStore: Send + Sync {
+    /// Records an unlock at `now`. Each unlock of an identifier reads
+    /// later than the one before, even within one second or from a clock
+    /// that is behind (it is then the previous value plus one), so a lock
+    /// that saw the previous value knows it was lifted.
     async fn record_unlock(&self, identifiers: &[String], now: UnixTime) -> Result<()>;
     async fn last_unlock(&self, identifier: &str) -> Result<Option<UnixTime>>;
 }

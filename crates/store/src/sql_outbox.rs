@@ -23,7 +23,9 @@ macro_rules! impl_sql_outbox {
                     for identifier in identifiers {
                         sqlx::query(
                             "INSERT INTO unlocks (identifier, unlocked_at) VALUES ($1, $2) \
-                             ON CONFLICT (identifier) DO UPDATE SET unlocked_at = excluded.unlocked_at",
+                             ON CONFLICT (identifier) DO UPDATE SET unlocked_at = CASE \
+                             WHEN excluded.unlocked_at > unlocks.unlocked_at THEN excluded.unlocked_at \
+                             ELSE unlocks.unlocked_at + 1 END",
                         )
                         .bind(identifier)
                         .bind(now)

@@ -158,6 +158,18 @@ fn invalid_configuration_stops_start_up_naming_the_key() {
     let (ok, _, err) = run(latchkey(dir.path()).args(["--config", "types.toml", "serve"]));
     assert!(!ok);
     assert!(err.contains("session.idle_timeout_secs"), "{err}");
+    for (key, value, named) in [
+        (
+            "LATCHKEY_RATE_LIMIT_IPV6_PREFIX",
+            "129",
+            "rate_limit.ipv6_prefix",
+        ),
+        ("LATCHKEY_REDIS_URL", "http://127.0.0.1:6379", "redis_url"),
+    ] {
+        let (ok, _, err) = run(latchkey(dir.path()).arg("serve").env(key, value));
+        assert!(!ok);
+        assert!(err.contains(named), "{err}");
+    }
     let (ok, _, err) = run(latchkey(dir.path()).args(["serve", "--listen", "nowhere"]));
     assert!(!ok);
     assert!(err.contains("listen"), "{err}");
@@ -717,6 +729,71 @@ async fn audit_verify_names_the_row_that_was_changed_or_removed() {
     pool.close().await;
 }
 
+/// `latchkey user unlock` is a process of its own: it records the unlock in
+/// the database and clears its own counters, not the server's. A server
+/// without Redis must hear of it at the next attempt.
+async fn user_unlock_reaches_a_running_server_without_redis(database_url: Option<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let url_args: Vec<String> = database_url
+        .iter()
+        .flat_map(|u| ["--database-url".to_owned(), u.clone()])
+        .collect();
+    let url_refs: Vec<&str> = url_args.iter().map(String::as_str).collect();
+    let email = "locked@example.com";
+    let mut create = latchkey(dir.path())
+        .args(&url_refs)
+        .args(["user", "create", "--verified", "--password-stdin"])
+        .args(["--email", email])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(create.stdin.take().unwrap(), "correct horse battery").unwrap();
+    let out = create.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let server = Server::start(dir.path(), &url_refs);
+    let client = reqwest::Client::new();
+    let login = |password: &'static str| {
+        client
+            .post(format!("{}/api/v1/login", server.base))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+    };
+    for _ in 0..11 {
+        login("not the password").await.unwrap();
+    }
+    assert_eq!(
+        login("correct horse battery").await.unwrap().status(),
+        429,
+        "locked"
+    );
+    let (ok, out, err) = run(latchkey(dir.path())
+        .args(&url_refs)
+        .args(["user", "unlock", email]));
+    assert!(ok && out.contains("unlocked"), "{out} {err}");
+    assert_eq!(
+        login("correct horse battery").await.unwrap().status(),
+        200,
+        "unlocked at once"
+    );
+}
+
+async fn sqlite_user_unlock_reaches_a_running_server_without_redis() {
+    user_unlock_reaches_a_running_server_without_redis(None).await;
+}
+
+async fn postgres_user_unlock_reaches_a_running_server_without_redis() {
+    let Some(url) = latchkey_store::testing::fresh_postgres_url().await else {
+        return;
+    };
+    user_unlock_reaches_a_running_server_without_redis(Some(url)).await;
+}
+
 crate::tests![
     multi_thread serve_with_nothing_set_creates_its_data_and_stops_cleanly_on_sigterm,
     sync invalid_configuration_stops_start_up_naming_the_key,
@@ -729,4 +806,6 @@ crate::tests![
     multi_thread mail_files_are_private_and_an_open_data_dir_is_warned_of,
     multi_thread metrics_are_listed_at_zero_from_the_start,
     multi_thread audit_verify_names_the_row_that_was_changed_or_removed,
+    multi_thread sqlite_user_unlock_reaches_a_running_server_without_redis,
+    multi_thread postgres_user_unlock_reaches_a_running_server_without_redis,
 ];

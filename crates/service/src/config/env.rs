@@ -81,6 +81,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
         "rate_limit.resend_per_account",
     ),
     ("RATE_LIMIT_REFRESH_PER_IP", "rate_limit.refresh_per_ip"),
+    ("RATE_LIMIT_IPV6_PREFIX", "rate_limit.ipv6_prefix"),
     ("UI_PRODUCT_NAME", "ui.product_name"),
     ("UI_ACCENT_COLOR", "ui.accent_color"),
     ("UI_LOGO_URL", "ui.logo_url"),

@@ -12,6 +12,9 @@ use super::list_or_csv;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimits {
+    /// Per-IP limits count an IPv6 client by this many leading bits of its
+    /// address (32 to 128): one client usually holds a whole /64.
+    pub ipv6_prefix: u8,
     pub login_per_ip: Limit,
     pub login_per_account: Limit,
     pub signup_per_ip: Limit,
@@ -28,6 +31,7 @@ impl Default for RateLimits {
     /// minutes per IP, SanctumTools planned 5 reset requests per 15 minutes.
     fn default() -> Self {
         Self {
+            ipv6_prefix: 64,
             login_per_ip: Limit::per(60, 60),
             login_per_account: Limit::per(20, 60),
             signup_per_ip: Limit::per(20, 3600),

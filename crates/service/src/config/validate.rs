@@ -150,6 +150,28 @@ impl Config {
                 ));
             }
         }
+        if !self.redis_url.is_empty() {
+            // Only the form is checked here: a Redis that does not answer
+            // is no reason to stay down (the node counts on its own).
+            let scheme = url::Url::parse(&self.redis_url)
+                .ok()
+                .map(|u| u.scheme().to_owned());
+            if !matches!(
+                scheme.as_deref(),
+                Some("redis" | "rediss" | "redis+unix" | "unix" | "valkey" | "valkeys")
+            ) {
+                return Err(invalid(
+                    "redis_url",
+                    "must be a URL like redis://host:6379 or rediss://host:6379",
+                ));
+            }
+        }
+        if !(32..=128).contains(&self.rate_limit.ipv6_prefix) {
+            return Err(invalid(
+                "rate_limit.ipv6_prefix",
+                "must be between 32 and 128",
+            ));
+        }
         let l = &self.lockout;
         if l.threshold == 0 || l.lock_secs == 0 || l.hourly_cap == 0 {
             return Err(invalid(
@@ -297,6 +319,41 @@ impl BreachedConfig {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_prefix_and_redis_url_are_checked() {
+        for (prefix, ok) in [
+            (31, false),
+            (32, true),
+            (64, true),
+            (128, true),
+            (129, false),
+        ] {
+            let mut c = Config::default();
+            c.rate_limit.ipv6_prefix = prefix;
+            let got = c.validate();
+            assert_eq!(got.is_ok(), ok, "{prefix}");
+            if let Err(e) = got {
+                assert!(e.0.starts_with("rate_limit.ipv6_prefix"), "{}", e.0);
+            }
+        }
+        for (url, ok) in [
+            ("redis://127.0.0.1:6379", true),
+            ("rediss://cache.example.com", true),
+            ("http://127.0.0.1:6379", false),
+            ("127.0.0.1:6379", false),
+        ] {
+            let mut c = Config {
+                redis_url: url.into(),
+                ..Config::default()
+            };
+            let got = c.validate();
+            assert_eq!(got.is_ok(), ok, "{url}");
+            if let Err(e) = got {
+                assert!(e.0.starts_with("redis_url"), "{}", e.0);
+            }
+        }
+    }
 
     #[test]
     fn config_names_the_key_at_fault() {

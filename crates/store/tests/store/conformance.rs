@@ -898,6 +898,34 @@ async fn pruning_keeps_the_rest_of_the_chain_verifiable(store: Arc<dyn Store>) {
     assert_eq!(verify_chain(&*store).await, Ok(6));
 }
 
+/// A lock remembers the last unlock it saw; every later unlock must read
+/// later, even in the same second or from a clock that is behind.
+async fn each_unlock_reads_later_than_the_one_before(store: Arc<dyn Store>) {
+    let key = "a:0123456789abcdef".to_owned();
+    assert_eq!(store.last_unlock(&key).await.unwrap(), None);
+    store
+        .record_unlock(std::slice::from_ref(&key), NOW)
+        .await
+        .unwrap();
+    assert_eq!(store.last_unlock(&key).await.unwrap(), Some(NOW));
+    store
+        .record_unlock(std::slice::from_ref(&key), NOW)
+        .await
+        .unwrap();
+    assert_eq!(store.last_unlock(&key).await.unwrap(), Some(NOW + 1));
+    store
+        .record_unlock(std::slice::from_ref(&key), NOW - 60)
+        .await
+        .unwrap();
+    assert_eq!(store.last_unlock(&key).await.unwrap(), Some(NOW + 2));
+    store
+        .record_unlock(&[key.clone(), "other".into()], NOW + 100)
+        .await
+        .unwrap();
+    assert_eq!(store.last_unlock(&key).await.unwrap(), Some(NOW + 100));
+    assert_eq!(store.last_unlock("other").await.unwrap(), Some(NOW + 100));
+}
+
 /// Instantiates every test above once per backend, as `sqlite::name` and
 /// `postgres::name`, and lists them all as `tests()`.
 macro_rules! conformance {
@@ -955,4 +983,5 @@ conformance!(
     the_outbox_leases_retries_and_gives_up,
     concurrent_claims_never_hand_out_one_message_twice,
     password_history_keeps_the_newest_hashes_in_the_same_unit,
+    each_unlock_reads_later_than_the_one_before,
 );
