@@ -152,7 +152,10 @@ pub fn status_of(e: &Error) -> StatusCode {
         | Error::SessionEnded
         | Error::InvalidRefreshToken
         | Error::RefreshTokenReused => StatusCode::UNAUTHORIZED,
-        Error::EmailNotVerified | Error::CurrentPasswordWrong => StatusCode::FORBIDDEN,
+        Error::InvalidCode => StatusCode::UNAUTHORIZED,
+        Error::EmailNotVerified | Error::CurrentPasswordWrong | Error::ReauthenticationRequired => {
+            StatusCode::FORBIDDEN
+        }
         Error::NotFound => StatusCode::NOT_FOUND,
         Error::UsernameTaken | Error::EmailTaken => StatusCode::CONFLICT,
         Error::RateLimited { .. } | Error::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
