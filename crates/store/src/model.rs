@@ -285,3 +285,20 @@ impl Write {
         }
     }
 }
+
+/// A second factor as stored. `secret` is the master key's ciphertext.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MfaFactor {
+    pub id: String,
+    pub user_id: UserId,
+    /// `totp`.
+    pub kind: String,
+    pub name: String,
+    pub secret: Vec<u8>,
+    /// `None` while pending (enrolled but never confirmed with a code).
+    pub confirmed_at: Option<UnixTime>,
+    /// The last TOTP step accepted.
+    pub last_step: Option<i64>,
+    pub created_at: UnixTime,
+    pub last_used_at: Option<UnixTime>,
+}
