@@ -44,6 +44,10 @@ pub enum Error {
     Overloaded { retry_after_secs: u32 },
     #[error("the code is wrong, was already used or has expired")]
     InvalidCode,
+    #[error(
+        "this account has a second factor; finish signing in through the API or an authenticator"
+    )]
+    SecondFactorRequired,
     #[error("this needs a recent sign-in; authenticate again")]
     ReauthenticationRequired,
     #[error("the store is unavailable")]
@@ -75,6 +79,7 @@ impl Error {
             Self::Overloaded { .. } => "overloaded",
             Self::InvalidCode => "invalid-code",
             Self::ReauthenticationRequired => "reauthentication-required",
+            Self::SecondFactorRequired => "second-factor-required",
             Self::Unavailable => "unavailable",
             Self::Internal(_) => "internal",
         }

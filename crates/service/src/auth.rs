@@ -12,6 +12,7 @@ use tracing::instrument;
 use latchkey_core::audit::AuditKind;
 
 use crate::mail::MailKind;
+use crate::mfa::LoginOutcome;
 use crate::throttle::{Endpoint, Guarded, Identifier};
 
 /// How long a login's access token and session last.
@@ -204,9 +205,16 @@ impl Auth {
         id: LoginId,
         password: &str,
         client: ClientInfo,
-    ) -> Result<Issued, Error> {
-        self.login_for(id, password, client, self.standard_lifetimes())
-            .await
+    ) -> Result<LoginOutcome, Error> {
+        let user = self.password_step(id, password, &client).await?;
+        if self.has_second_factor(user.id).await? {
+            let mfa_token = self.mfa_challenge(user.id).await?;
+            return Ok(LoginOutcome::SecondFactorRequired { mfa_token });
+        }
+        let issued = self
+            .open_session(user, client, self.standard_lifetimes())
+            .await?;
+        Ok(LoginOutcome::SignedIn(Box::new(issued)))
     }
 
     /// The lifetimes the configuration gives a login.
@@ -219,7 +227,8 @@ impl Auth {
     }
 
     /// A login whose token and session last as long as `lifetimes` says
-    /// (for compatibility routes that promise longer-lived tokens).
+    /// (for the hosted page and compatibility routes, which have no second
+    /// step: a user with a second factor is refused).
     pub async fn login_for(
         &self,
         id: LoginId,
@@ -227,9 +236,23 @@ impl Auth {
         client: ClientInfo,
         lifetimes: Lifetimes,
     ) -> Result<Issued, Error> {
+        let user = self.password_step(id, password, &client).await?;
+        if self.has_second_factor(user.id).await? {
+            return Err(Error::SecondFactorRequired);
+        }
+        self.open_session(user, client, lifetimes).await
+    }
+
+    /// The password check of a login, audited and counted.
+    async fn password_step(
+        &self,
+        id: LoginId,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<User, Error> {
         let started = std::time::Instant::now();
         let who = id.identifier();
-        let result = self.check_login(id, &who, password, &client).await;
+        let result = self.check_login(id, &who, password, client).await;
         // The audit trail (private) keeps the precise reason.
         let result = match result {
             Ok(user) => Ok(user),
@@ -247,7 +270,7 @@ impl Auth {
                     AuditKind::LoginFailed,
                     failed.reason,
                     failed.user,
-                    Some(&client),
+                    Some(client),
                     detail,
                 )
                 .await;
@@ -274,8 +297,7 @@ impl Auth {
         } else {
             metrics::counter!("latchkey_auth_login_failures_total", "reason" => label).increment(1);
         }
-        let user = result?;
-        self.open_session(user, client, lifetimes).await
+        result
     }
 }
 

@@ -207,6 +207,7 @@ impl Ui {
                 "error_token_invalid"
             }
             Error::ReauthenticationRequired => "error_credentials",
+            Error::SecondFactorRequired => "error_second_factor",
             Error::TokenExpired | Error::RefreshTokenReused => "error_token_expired",
             Error::Invalid { field, .. } if field.contains("email") => "error_email_invalid",
             Error::Invalid { .. } => "error_invalid",
