@@ -2,10 +2,10 @@
 //! of a login.
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::header;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
 use axum::response::{AppendHeaders, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use latchkey_core::Error;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -22,6 +22,11 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/me/mfa", get(factors))
         .route("/api/v1/me/mfa/totp", post(enrol_totp))
         .route("/api/v1/me/mfa/totp/confirm", post(confirm_totp))
+        .route(
+            "/api/v1/me/mfa/recovery-codes",
+            post(regenerate_recovery_codes),
+        )
+        .route("/api/v1/me/mfa/{id}", delete(remove_factor))
         .route("/api/v1/login/mfa", post(login_mfa))
 }
 
@@ -148,6 +153,45 @@ pub async fn confirm_totp(
         .await?;
     Ok(Json(ConfirmTotpResponse {
         recovery_codes: codes.map(|c| c.iter().map(|c| c.expose().to_owned()).collect()),
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecoveryCodes {
+    /// Ten single-use codes, shown this once.
+    pub recovery_codes: Vec<String>,
+}
+
+/// Remove a second factor. Needs a login in the last 5 minutes.
+#[utoipa::path(delete, path = "/api/v1/me/mfa/{id}", tag = "mfa",
+    params(("id" = String, Path, description = "the factor's id")),
+    responses((status = 204, description = "removed; with the last confirmed factor the recovery codes go too"),
+              (status = 403, description = "`reauthentication-required`: the login is older than 5 minutes", body = Problem),
+              (status = 404, description = "no such factor of this user", body = Problem)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn remove_factor(
+    State(app): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    app.mfa().remove(&principal, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Replace the recovery codes; the old ones stop working. Needs a login in
+/// the last 5 minutes.
+#[utoipa::path(post, path = "/api/v1/me/mfa/recovery-codes", tag = "mfa",
+    responses((status = 200, description = "the new set", body = RecoveryCodes),
+              (status = 403, description = "`reauthentication-required`: the login is older than 5 minutes", body = Problem),
+              (status = 404, description = "the user has no confirmed second factor", body = Problem)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn regenerate_recovery_codes(
+    State(app): State<AppState>,
+    principal: Principal,
+) -> Result<Json<RecoveryCodes>, ApiError> {
+    let codes = app.mfa().regenerate_recovery_codes(&principal).await?;
+    Ok(Json(RecoveryCodes {
+        recovery_codes: codes.iter().map(|c| c.expose().to_owned()).collect(),
     }))
 }
 

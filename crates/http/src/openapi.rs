@@ -36,7 +36,8 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         account::me, account::my_events, account::sessions, account::end_session, account::change_password,
         recovery::verify, recovery::resend, recovery::forgot, recovery::validate, recovery::reset,
         recovery::change_email,
-        mfa::factors, mfa::enrol_totp, mfa::confirm_totp, mfa::login_mfa,
+        mfa::factors, mfa::enrol_totp, mfa::confirm_totp, mfa::remove_factor,
+        mfa::regenerate_recovery_codes, mfa::login_mfa,
         ops::api_health, ops::health, ops::ready, ops::metrics, ops::jwks, ops::openapi,
     ),
     components(

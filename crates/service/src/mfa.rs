@@ -130,6 +130,39 @@ impl Mfa {
         Ok(codes)
     }
 
+    /// Removes a factor (pending or confirmed). With the last confirmed
+    /// one go the recovery codes.
+    #[instrument(skip_all)]
+    pub async fn remove(&self, principal: &Principal, id: &str) -> Result<(), Error> {
+        self.require_recent(principal)?;
+        if !self.store.delete_factor(principal.user.id, id).await? {
+            return Err(Error::NotFound);
+        }
+        self.audit_success(principal, AuditKind::MfaRemoved, json!({ "factor": id }))
+            .await;
+        Ok(())
+    }
+
+    /// A new set of recovery codes; the old set stops working. Only for a
+    /// user with a confirmed factor.
+    #[instrument(skip_all)]
+    pub async fn regenerate_recovery_codes(
+        &self,
+        principal: &Principal,
+    ) -> Result<Vec<RecoveryCode>, Error> {
+        self.require_recent(principal)?;
+        let user = principal.user.id;
+        if !self.has_second_factor(user).await? {
+            return Err(Error::NotFound);
+        }
+        let codes = RecoveryCode::generate_set();
+        let hashes: Vec<[u8; 32]> = codes.iter().map(RecoveryCode::hash).collect();
+        self.store
+            .replace_recovery_codes(user, &hashes, self.clock.now())
+            .await?;
+        Ok(codes)
+    }
+
     /// The user's factors, pending ones included.
     pub async fn overview(&self, user: UserId) -> Result<Overview, Error> {
         Ok(Overview {

@@ -312,7 +312,80 @@ async fn enrolment_needs_a_recent_login(backend: Backend) {
     .await;
 }
 
+/// Signs in with both steps and returns the access token.
+async fn full_login(t: &TestApp, codes: &[String], which: usize) -> String {
+    let token = first_step(t).await;
+    let r = second_step(t, &token, "recovery_code", &codes[which]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn regenerating_replaces_the_codes_and_removing_the_factor_ends_the_second_step(
+    backend: Backend,
+) {
+    let Some(t) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let (_, old) = enrolled(&t).await;
+    let access = full_login(&t, &old, 0).await;
+    let r = t
+        .post_bearer("/api/v1/me/mfa/recovery-codes", &access, json!({}))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    let new: Vec<String> = body["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(new.len(), 10);
+    let token = first_step(&t).await;
+    problem(
+        second_step(&t, &token, "recovery_code", &old[1]).await,
+        StatusCode::BAD_REQUEST,
+        "invalid-code",
+    )
+    .await;
+    let access = full_login(&t, &new, 1).await;
+
+    let list: Value = t
+        .get_bearer("/api/v1/me/mfa", &access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["recovery_codes_left"], 9);
+    let id = list["factors"][0]["id"].as_str().unwrap().to_owned();
+    // Not after five minutes.
+    t.advance(301).await;
+    problem(
+        t.delete_bearer(&format!("/api/v1/me/mfa/{id}"), &access)
+            .await,
+        StatusCode::FORBIDDEN,
+        "reauthentication-required",
+    )
+    .await;
+    let access = full_login(&t, &new, 2).await;
+    let r = t
+        .delete_bearer(&format!("/api/v1/me/mfa/{id}"), &access)
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    problem(
+        t.delete_bearer(&format!("/api/v1/me/mfa/{id}"), &access)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not-found",
+    )
+    .await;
+    // A password alone signs in again.
+    let (body, _) = t.login(EMAIL, PASSWORD).await;
+    assert!(body["access_token"].is_string());
+}
+
 crate::on_both_backends!(
+    regenerating_replaces_the_codes_and_removing_the_factor_ends_the_second_step,
     totp_login_takes_two_steps_and_each_code_works_once,
     one_step_either_side_is_accepted_two_are_not,
     five_wrong_codes_lock_the_second_step,
