@@ -34,6 +34,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
     paths(
         auth::signup, auth::login, auth::refresh, auth::logout,
         account::me, account::my_events, account::sessions, account::end_session, account::change_password,
+        account::reauthenticate,
         recovery::verify, recovery::resend, recovery::forgot, recovery::validate, recovery::reset,
         recovery::change_email,
         mfa::factors, mfa::enrol_totp, mfa::confirm_totp, mfa::remove_factor,

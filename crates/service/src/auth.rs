@@ -15,6 +15,9 @@ use crate::mail::MailKind;
 use crate::mfa::LoginOutcome;
 use crate::throttle::{Endpoint, Guarded, Identifier};
 
+/// The `amr` of a password login.
+pub(crate) const PASSWORD_AMR: &[&str] = &["pwd"];
+
 /// How long a login's access token and session last.
 #[derive(Debug, Clone, Copy)]
 pub struct Lifetimes {
@@ -212,7 +215,7 @@ impl Auth {
             return Ok(LoginOutcome::SecondFactorRequired { mfa_token });
         }
         let issued = self
-            .open_session(user, client, self.standard_lifetimes())
+            .open_session(user, client, self.standard_lifetimes(), PASSWORD_AMR)
             .await?;
         Ok(LoginOutcome::SignedIn(Box::new(issued)))
     }
@@ -240,7 +243,8 @@ impl Auth {
         if self.has_second_factor(user.id).await? {
             return Err(Error::SecondFactorRequired);
         }
-        self.open_session(user, client, lifetimes).await
+        self.open_session(user, client, lifetimes, PASSWORD_AMR)
+            .await
     }
 
     /// The password check of a login, audited and counted.
@@ -403,6 +407,7 @@ impl Ctx {
         user: User,
         client: ClientInfo,
         lifetimes: Lifetimes,
+        amr: &[&str],
     ) -> Result<Issued, Error> {
         let now = self.clock.now();
         let cookie = SecretToken::generate();
@@ -417,6 +422,7 @@ impl Ctx {
             ip: client.ip.clone(),
             user_agent: client.user_agent.clone(),
             idle_timeout_secs: lifetimes.idle_secs,
+            amr: amr.iter().map(|m| (*m).to_owned()).collect(),
         };
         // The session and the events that record it, in one transaction.
         let detail = serde_json::json!({ "session": new.id });
@@ -445,7 +451,7 @@ impl Ctx {
         session: &Session,
         ttl_secs: i64,
     ) -> Result<String, Error> {
-        let claims = AccessClaims::new(
+        let mut claims = AccessClaims::new(
             user,
             session.id,
             self.keys.issuer(),
@@ -453,6 +459,7 @@ impl Ctx {
             self.clock.now(),
             ttl_secs,
         );
+        claims.amr.clone_from(&session.amr);
         self.keys.sign(&claims)
     }
 }

@@ -240,7 +240,8 @@ impl Mfa {
             detail,
         )
         .await;
-        self.open_session(user, client, lifetimes).await
+        self.open_session(user, client, lifetimes, &["pwd", "otp", "mfa"])
+            .await
     }
 
     async fn any_totp_matches(&self, user: UserId, code: &str) -> Result<bool, Error> {
@@ -273,7 +274,7 @@ impl Mfa {
     }
 
     fn require_recent(&self, principal: &Principal) -> Result<(), Error> {
-        if self.clock.now() - principal.session.created_at > RECENT_AUTH_SECS {
+        if self.clock.now() - principal.session.authenticated_at > RECENT_AUTH_SECS {
             return Err(Error::ReauthenticationRequired);
         }
         Ok(())

@@ -61,6 +61,9 @@ pub trait SessionStore: Send + Sync {
     async fn session_with_user(&self, id: SessionId) -> Result<Option<(Session, User)>>;
     /// Records activity; keeps an idle session alive.
     async fn touch_session(&self, id: SessionId, now: UnixTime) -> Result<()>;
+    /// Records that the user proved who they are again in this session
+    /// (reauthentication). False if the session has ended or is unknown.
+    async fn mark_authenticated(&self, id: SessionId, now: UnixTime) -> Result<bool>;
     /// Rotates a refresh token atomically: of two concurrent calls with the
     /// same token exactly one gets [`RefreshOutcome::Rotated`]. Presenting a
     /// token that was already rotated ends the whole session.

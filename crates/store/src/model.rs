@@ -17,6 +17,8 @@ pub struct NewSession {
     pub user_agent: Option<String>,
     /// A session-specific idle limit; `None` follows the configuration.
     pub idle_timeout_secs: Option<i64>,
+    /// How the user signed in (RFC 8176 `amr` values).
+    pub amr: Vec<String>,
 }
 
 impl NewSession {
@@ -32,6 +34,8 @@ impl NewSession {
             ip: self.ip.clone(),
             user_agent: self.user_agent.clone(),
             idle_timeout_secs: self.idle_timeout_secs,
+            authenticated_at: self.now,
+            amr: self.amr.clone(),
         }
     }
 }

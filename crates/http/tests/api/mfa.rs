@@ -6,7 +6,7 @@ use hmac::{KeyInit, Mac};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, PASSWORD, TestApp, problem};
+use crate::helpers::{Backend, PASSWORD, TestApp, jwt_parts, problem};
 
 const EMAIL: &str = "mfa@example.com";
 
@@ -59,7 +59,8 @@ async fn enrolled(t: &TestApp) -> (String, Vec<String>) {
     let id = e["id"].as_str().unwrap();
     // Pending: not yet asked for at login.
     let (pending, _) = t.login(EMAIL, PASSWORD).await;
-    assert!(pending["access_token"].is_string());
+    let (_, claims) = jwt_parts(pending["access_token"].as_str().unwrap());
+    assert_eq!(claims["amr"], json!(["pwd"]));
 
     let wrong = t
         .post_bearer(
@@ -155,6 +156,18 @@ async fn totp_login_takes_two_steps_and_each_code_works_once(backend: Backend) {
     assert!(r.headers().get("set-cookie").is_some());
     let body: Value = r.json().await.unwrap();
     let access = body["access_token"].as_str().unwrap();
+    let (_, claims) = jwt_parts(access);
+    assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));
+    // A refresh keeps it.
+    let r = t
+        .post(
+            "/api/v1/token/refresh",
+            json!({"refresh_token": body["refresh_token"]}),
+        )
+        .await;
+    let refreshed: Value = r.json().await.unwrap();
+    let (_, claims) = jwt_parts(refreshed["access_token"].as_str().unwrap());
+    assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));
     assert_eq!(
         t.get_bearer("/api/v1/me", access).await.status(),
         StatusCode::OK
@@ -299,13 +312,38 @@ async fn enrolment_needs_a_recent_login(backend: Backend) {
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let fresh: Value = r.json().await.unwrap();
+    let fresh = fresh["access_token"].as_str().unwrap();
+    problem(
+        t.post_bearer("/api/v1/me/mfa/totp", fresh, json!({})).await,
+        StatusCode::FORBIDDEN,
+        "reauthentication-required",
+    )
+    .await;
+    // A wrong password does not renew it; the right one does.
     problem(
         t.post_bearer(
-            "/api/v1/me/mfa/totp",
-            fresh["access_token"].as_str().unwrap(),
-            json!({}),
+            "/api/v1/reauthenticate",
+            fresh,
+            json!({"password": "not it at all"}),
         )
         .await,
+        StatusCode::FORBIDDEN,
+        "current-password-wrong",
+    )
+    .await;
+    let r = t
+        .post_bearer(
+            "/api/v1/reauthenticate",
+            fresh,
+            json!({"password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = t.post_bearer("/api/v1/me/mfa/totp", fresh, json!({})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    t.advance(301).await;
+    problem(
+        t.post_bearer("/api/v1/me/mfa/totp", fresh, json!({})).await,
         StatusCode::FORBIDDEN,
         "reauthentication-required",
     )

@@ -46,6 +46,7 @@ async fn login(store: &dyn Store, user: &User, now: i64) -> (Session, SecretToke
             ip: Some("192.0.2.1".into()),
             user_agent: Some("conformance".into()),
             idle_timeout_secs: None,
+            amr: vec!["pwd".into()],
         })
         .await
         .unwrap();
@@ -1107,6 +1108,62 @@ async fn mfa_tokens_are_single_use_and_expire(store: Arc<dyn Store>) {
     );
 }
 
+async fn sessions_remember_how_and_when_the_user_authenticated(store: Arc<dyn Store>) {
+    let alice = user(&*store, "alice@example.com").await;
+    let (session, cookie, _) = login(&*store, &alice, NOW).await;
+    assert_eq!(
+        (session.authenticated_at, session.amr.clone()),
+        (NOW, vec!["pwd".to_owned()])
+    );
+    let (found, _) = store
+        .session_by_token(&hash_of(&cookie))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.authenticated_at, found.amr),
+        (NOW, vec!["pwd".to_owned()])
+    );
+    assert!(
+        store
+            .mark_authenticated(session.id, NOW + 100)
+            .await
+            .unwrap()
+    );
+    let (found, _) = store.session_with_user(session.id).await.unwrap().unwrap();
+    assert_eq!(found.authenticated_at, NOW + 100);
+    assert!(
+        !store
+            .mark_authenticated(SessionId::generate(), NOW)
+            .await
+            .unwrap()
+    );
+
+    let cookie = SecretToken::generate();
+    let mfa = store
+        .create_session(NewSession {
+            id: SessionId::generate(),
+            user_id: alice.id,
+            token_hash: cookie.hash(),
+            refresh_hash: SecretToken::generate().hash(),
+            now: NOW,
+            expires_at: NOW + 3600,
+            ip: None,
+            user_agent: None,
+            idle_timeout_secs: None,
+            amr: vec!["pwd".into(), "otp".into(), "mfa".into()],
+        })
+        .await
+        .unwrap();
+    let (found, _) = store
+        .session_by_token(&hash_of(&cookie))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.amr, mfa.amr);
+    assert_eq!(found.amr, ["pwd", "otp", "mfa"]);
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1166,4 +1223,5 @@ conformance!(
     factors_accept_each_step_once_and_are_removed_by_their_owner,
     recovery_codes_are_single_use_and_replaced_as_a_set,
     mfa_tokens_are_single_use_and_expire,
+    sessions_remember_how_and_when_the_user_authenticated,
 );
