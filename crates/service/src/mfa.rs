@@ -6,12 +6,13 @@ use latchkey_core::recovery_code::{RecoveryCode, hash_presented};
 use latchkey_core::token::{SecretToken, TokenHash};
 use latchkey_core::totp::TotpSecret;
 use latchkey_core::{Error, User, UserId};
-use latchkey_store::MfaFactor;
+use latchkey_store::{MfaFactor, Write};
 use serde_json::{Value, json};
 use tracing::instrument;
 
 use crate::auth::Lifetimes;
 use crate::context::{ClientInfo, Ctx, Issued, Principal, capability};
+use crate::mail::MailKind;
 use crate::throttle::Guarded;
 
 /// How long an `mfa_token` lasts.
@@ -223,14 +224,17 @@ impl Mfa {
         self.login_succeeded(&guarded).await;
         metrics::counter!("latchkey_auth_mfa_challenges_verified_total").increment(1);
         if kind == FactorKind::RecoveryCode {
-            self.audit(
+            // The event and the owner's notice, together.
+            let event = self.audit_event(
                 AuditKind::RecoveryCodeUsed,
                 "success",
                 Some(user_id),
                 Some(&client),
                 Value::Null,
-            )
-            .await;
+            );
+            let mut writes = vec![Write::Audit(event)];
+            writes.extend(self.notice(MailKind::RecoveryCodeUsed, &user, None)?);
+            self.commit(writes).await?;
         }
         self.audit(
             AuditKind::MfaVerified,

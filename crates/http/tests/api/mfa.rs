@@ -261,6 +261,30 @@ async fn recovery_codes_work_once(backend: Backend) {
     let sloppy = codes[3].to_lowercase();
     let r = second_step(&t, &token, "recovery_code", &sloppy).await;
     assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    let access = body["access_token"].as_str().unwrap();
+    // The owner hears of it, and the trail records it.
+    let mail = t.smtp.wait_for(EMAIL, 1).await.remove(0);
+    assert!(
+        mail.subject().contains("recovery code"),
+        "{}",
+        mail.subject()
+    );
+    let events: Value = t
+        .get_bearer("/api/v1/me/events", access)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    for kind in ["recovery_code_used", "mfa_verified", "mfa_enrolled"] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
     let token = first_step(&t).await;
     problem(
         second_step(&t, &token, "recovery_code", &codes[3]).await,
