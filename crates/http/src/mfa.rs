@@ -37,6 +37,8 @@ pub struct TotpEnrolment {
     /// The shared secret, base32.
     pub secret: String,
     pub otpauth_uri: String,
+    /// `otpauth_uri` as a QR code, an SVG document.
+    pub qr_svg: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -131,6 +133,7 @@ pub async fn enrol_totp(
         id: e.id,
         secret: e.secret_base32,
         otpauth_uri: e.otpauth_uri,
+        qr_svg: e.qr_svg,
     }))
 }
 

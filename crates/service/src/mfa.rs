@@ -31,6 +31,8 @@ pub struct Enrolment {
     pub id: String,
     pub secret_base32: String,
     pub otpauth_uri: String,
+    /// The URI as a QR code (SVG), for the app to scan.
+    pub qr_svg: String,
 }
 
 /// The user's factors (never a secret) and how many recovery codes are left.
@@ -86,11 +88,14 @@ impl Mfa {
             last_used_at: None,
         };
         self.store.add_factor(&factor).await?;
+        // The issuer authenticator apps show: the product's name.
+        let issuer = &self.config.email.product_name;
+        let otpauth_uri = secret.otpauth_uri(issuer, &account_name(user));
         Ok(Enrolment {
             id,
             secret_base32: secret.base32(),
-            otpauth_uri: secret
-                .otpauth_uri(&self.keys.issuer().replace("://", "-"), &account_name(user)),
+            qr_svg: qr_svg(&otpauth_uri)?,
+            otpauth_uri,
         })
     }
 
@@ -300,6 +305,14 @@ impl FactorKind {
             Self::RecoveryCode => "recovery_code",
         }
     }
+}
+
+fn qr_svg(uri: &str) -> Result<String, Error> {
+    let code = qrcode::QrCode::new(uri.as_bytes()).map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .build())
 }
 
 fn account_name(user: &User) -> String {

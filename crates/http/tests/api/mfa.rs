@@ -56,6 +56,7 @@ async fn enrolled(t: &TestApp) -> (String, Vec<String>) {
             .starts_with("otpauth://totp/")
     );
     assert!(e["otpauth_uri"].as_str().unwrap().contains(&secret));
+    assert!(e["qr_svg"].as_str().unwrap().contains("<svg"));
     let id = e["id"].as_str().unwrap();
     // Pending: not yet asked for at login.
     let (pending, _) = t.login(EMAIL, PASSWORD).await;
@@ -446,7 +447,31 @@ async fn regenerating_replaces_the_codes_and_removing_the_factor_ends_the_second
     assert!(body["access_token"].is_string());
 }
 
+async fn logins_without_a_second_step_refuse_a_user_with_a_factor(backend: Backend) {
+    let Some(t) = TestApp::spawn_with(backend, |c| {
+        c.compat = vec!["sanctumtools".into()];
+    })
+    .await
+    else {
+        return;
+    };
+    enrolled(&t).await;
+    let r = t
+        .post("/api/login", json!({"email": EMAIL, "password": PASSWORD}))
+        .await;
+    assert_ne!(r.status(), StatusCode::OK);
+    assert!(r.headers().get("set-cookie").is_none());
+    let text = r.text().await.unwrap();
+    assert!(!text.contains("sessionToken"), "{text}");
+    // No session was opened by either attempt.
+    let id = pending_user(&t).await;
+    let open = t.app.store().open_sessions(id).await.unwrap();
+    // The two password logins of the enrolment, nothing since.
+    assert_eq!(open.len(), 2);
+}
+
 crate::on_both_backends!(
+    logins_without_a_second_step_refuse_a_user_with_a_factor,
     regenerating_replaces_the_codes_and_removing_the_factor_ends_the_second_step,
     totp_login_takes_two_steps_and_each_code_works_once,
     one_step_either_side_is_accepted_two_are_not,
