@@ -251,6 +251,19 @@ async fn five_wrong_codes_lock_the_second_step(backend: Backend) {
         "too-many-attempts",
     )
     .await;
+    // The password's lockout is apart: the first step still answers.
+    let token = first_step(&t).await;
+    // An operator's unlock lifts the second step's lock too.
+    let user = t
+        .app
+        .store()
+        .user_by_id(pending_user(&t).await)
+        .await
+        .unwrap()
+        .unwrap();
+    t.app.admin().unlock(&user).await.unwrap();
+    let r = second_step(&t, &token, "totp", &right).await;
+    assert_eq!(r.status(), StatusCode::OK);
 }
 
 async fn recovery_codes_work_once(backend: Backend) {
