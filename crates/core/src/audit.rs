@@ -31,6 +31,11 @@ pub enum AuditKind {
     AccountDisabled,
     AccountEnabled,
     KeysRotated,
+    MfaEnrolled,
+    MfaRemoved,
+    MfaVerified,
+    MfaFailed,
+    RecoveryCodeUsed,
 }
 
 impl AuditKind {
@@ -55,6 +60,11 @@ impl AuditKind {
             Self::AccountDisabled => "account_disabled",
             Self::AccountEnabled => "account_enabled",
             Self::KeysRotated => "keys_rotated",
+            Self::MfaEnrolled => "mfa_enrolled",
+            Self::MfaRemoved => "mfa_removed",
+            Self::MfaVerified => "mfa_verified",
+            Self::MfaFailed => "mfa_failed",
+            Self::RecoveryCodeUsed => "recovery_code_used",
         }
     }
 }

@@ -47,6 +47,9 @@ pub struct AccessClaims {
     pub email_verified: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// How the user signed in (RFC 8176): `["pwd"]`, or `["pwd","otp","mfa"]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
     #[serde(flatten)]
     pub custom: Map<String, Value>,
 }
@@ -78,6 +81,7 @@ impl AccessClaims {
             email: user.email_str().map(str::to_owned),
             email_verified: user.email_verified,
             username: user.username.as_ref().map(|u| u.as_str().to_owned()),
+            amr: Vec::new(),
             custom,
         }
     }

@@ -42,6 +42,14 @@ pub enum Error {
     TooManyAttempts { retry_after_secs: u64 },
     #[error("the server is busy; retry shortly")]
     Overloaded { retry_after_secs: u32 },
+    #[error("the code is wrong, was already used or has expired")]
+    InvalidCode,
+    #[error(
+        "this account has a second factor; finish signing in through the API or an authenticator"
+    )]
+    SecondFactorRequired,
+    #[error("this needs a recent sign-in; authenticate again")]
+    ReauthenticationRequired,
     #[error("the store is unavailable")]
     Unavailable,
     #[error("internal error: {0}")]
@@ -69,6 +77,9 @@ impl Error {
             Self::RateLimited { .. } => "rate-limited",
             Self::TooManyAttempts { .. } => "too-many-attempts",
             Self::Overloaded { .. } => "overloaded",
+            Self::InvalidCode => "invalid-code",
+            Self::ReauthenticationRequired => "reauthentication-required",
+            Self::SecondFactorRequired => "second-factor-required",
             Self::Unavailable => "unavailable",
             Self::Internal(_) => "internal",
         }

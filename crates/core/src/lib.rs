@@ -11,9 +11,11 @@ pub mod ids;
 pub mod import;
 pub mod password;
 pub mod password_hash;
+pub mod recovery_code;
 pub mod session;
 pub mod throttle;
 pub mod token;
+pub mod totp;
 pub mod user;
 pub mod username;
 

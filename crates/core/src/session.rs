@@ -44,6 +44,11 @@ pub struct Session {
     pub user_agent: Option<String>,
     /// This session's own idle limit, instead of the policy's.
     pub idle_timeout_secs: Option<i64>,
+    /// When the user last proved who they are in this session: at login,
+    /// or later by reauthenticating.
+    pub authenticated_at: UnixTime,
+    /// How they signed in (RFC 8176): `pwd`, or `pwd otp mfa`.
+    pub amr: Vec<String>,
 }
 
 /// A session's `last_seen_at` is written at most this often: a token check
@@ -101,6 +106,8 @@ mod tests {
 
     fn session(created: UnixTime) -> Session {
         Session {
+            authenticated_at: created,
+            amr: vec!["pwd".into()],
             id: SessionId::generate(),
             user_id: UserId::generate(),
             created_at: created,

@@ -6,7 +6,9 @@ use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 
 use super::Json;
-use super::dto::{ChangePasswordRequest, SessionBody, SessionList, UserBody};
+use super::dto::{
+    ChangePasswordRequest, ReauthenticateRequest, SessionBody, SessionList, UserBody,
+};
 use super::error::{ApiError, Problem};
 use super::extract::{ApiJson, AppState};
 use latchkey_service::Principal;
@@ -18,6 +20,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/sessions", get(sessions))
         .route("/api/v1/sessions/{id}", delete(end_session))
         .route("/api/v1/password/change", post(change_password))
+        .route("/api/v1/reauthenticate", post(reauthenticate))
 }
 
 /// The signed-in user.
@@ -92,6 +95,24 @@ pub async fn end_session(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     app.sessions().end_session(&principal, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Give the password again: for the next 5 minutes this session may make
+/// changes that need a recent login (second factors).
+#[utoipa::path(post, path = "/api/v1/reauthenticate", tag = "account", request_body = ReauthenticateRequest,
+    responses((status = 204, description = "the session counts as recently authenticated"),
+              (status = 403, description = "the password is wrong, or a cookie request from another site", body = Problem),
+              (status = 429, response = super::openapi::RateLimited)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn reauthenticate(
+    State(app): State<AppState>,
+    principal: Principal,
+    ApiJson(req): ApiJson<ReauthenticateRequest>,
+) -> Result<StatusCode, ApiError> {
+    app.account()
+        .reauthenticate(&principal, &req.password)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

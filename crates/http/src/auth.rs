@@ -12,7 +12,7 @@ use super::error::{ApiError, Problem};
 use super::extract::{ApiJson, AppState};
 use super::openapi::RateLimited;
 use super::{Json, cookie};
-use latchkey_service::{App, ClientInfo, LoginId, Principal};
+use latchkey_service::{App, ClientInfo, LoginId, LoginOutcome, Principal};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -54,7 +54,7 @@ pub async fn signup(
 
 /// Sign in with an email or a username and a password.
 #[utoipa::path(post, path = "/api/v1/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, description = "tokens, the session and the user; the session cookie is set", body = TokenResponse),
+    responses((status = 200, description = "tokens, the session and the user; the session cookie is set. For a user with a second factor instead `{\"mfa_required\":true,\"mfa_token\":…,\"factors\":[…]}` and no session: finish at `POST /api/v1/login/mfa`", body = TokenResponse),
               (status = 400, description = "malformed body, or not exactly one of `email` and `username`", body = Problem),
               (status = 401, description = "wrong password, unknown or disabled account (the same answer)", body = Problem),
               (status = 403, description = "correct password, email not verified", body = Problem),
@@ -69,9 +69,14 @@ pub async fn login(
         (None, Some(u)) => LoginId::from_username_input(u),
         _ => return Err(Error::invalid("email", "give either email or username").into()),
     };
-    let issued = app.auth().login(id, &req.password, client).await?;
+    let issued = match app.auth().login(id, &req.password, client).await? {
+        LoginOutcome::SignedIn(issued) => issued,
+        LoginOutcome::SecondFactorRequired { mfa_token } => {
+            return Ok(Json(super::mfa::challenge(&mfa_token)).into_response());
+        }
+    };
     let cookie = cookie::signed_in(&issued, app.config()).map(|c| (header::SET_COOKIE, c));
-    Ok((AppendHeaders(cookie), Json(TokenResponse::from(&issued))).into_response())
+    Ok((AppendHeaders(cookie), Json(TokenResponse::from(&*issued))).into_response())
 }
 
 /// Exchange a refresh token for new tokens. Each refresh token works once.

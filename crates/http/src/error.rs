@@ -143,16 +143,20 @@ pub fn status_for(surface: Surface, e: &Error) -> StatusCode {
 /// The API's status of each error.
 pub fn status_of(e: &Error) -> StatusCode {
     match e {
-        Error::Invalid { .. } | Error::WeakPassword(_) | Error::TokenInvalid => {
-            StatusCode::BAD_REQUEST
-        }
+        Error::Invalid { .. }
+        | Error::WeakPassword(_)
+        | Error::TokenInvalid
+        | Error::InvalidCode => StatusCode::BAD_REQUEST,
         Error::TokenExpired => StatusCode::GONE,
         Error::InvalidCredentials
         | Error::Unauthenticated
         | Error::SessionEnded
         | Error::InvalidRefreshToken
         | Error::RefreshTokenReused => StatusCode::UNAUTHORIZED,
-        Error::EmailNotVerified | Error::CurrentPasswordWrong => StatusCode::FORBIDDEN,
+        Error::EmailNotVerified
+        | Error::CurrentPasswordWrong
+        | Error::ReauthenticationRequired
+        | Error::SecondFactorRequired => StatusCode::FORBIDDEN,
         Error::NotFound => StatusCode::NOT_FOUND,
         Error::UsernameTaken | Error::EmailTaken => StatusCode::CONFLICT,
         Error::RateLimited { .. } | Error::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,

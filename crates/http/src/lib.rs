@@ -9,6 +9,7 @@ mod dto;
 pub mod error;
 pub(crate) mod extract;
 pub mod metrics;
+mod mfa;
 mod middleware;
 pub mod openapi;
 mod ops;
@@ -71,6 +72,7 @@ pub fn router(app: App) -> Result<Router, ConfigError> {
         .merge(compat::router(app.config()))
         .merge(auth::router())
         .merge(account::router())
+        .merge(mfa::router())
         .merge(recovery::router())
         .merge(ops::api_router())
         // Set before the layer, so that the layer answers a preflight for

@@ -23,7 +23,7 @@ use utoipa::openapi::{Ref, RefOr};
 use utoipa::{OpenApi, ToResponse};
 
 use super::error::Problem;
-use super::{account, auth, ops, recovery};
+use super::{account, auth, mfa, ops, recovery};
 
 /// The media type of every error the API answers with (RFC 9457).
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -34,8 +34,11 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
     paths(
         auth::signup, auth::login, auth::refresh, auth::logout,
         account::me, account::my_events, account::sessions, account::end_session, account::change_password,
+        account::reauthenticate,
         recovery::verify, recovery::resend, recovery::forgot, recovery::validate, recovery::reset,
         recovery::change_email,
+        mfa::factors, mfa::enrol_totp, mfa::confirm_totp, mfa::remove_factor,
+        mfa::regenerate_recovery_codes, mfa::login_mfa,
         ops::api_health, ops::health, ops::ready, ops::metrics, ops::jwks, ops::openapi,
     ),
     components(
@@ -44,7 +47,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
                   RateLimited, Unavailable),
     ),
     modifiers(&SecuritySchemes, &Rules),
-    tags((name = "auth"), (name = "account"), (name = "email"), (name = "operations"))
+    tags((name = "auth"), (name = "account"), (name = "email"), (name = "mfa"), (name = "operations"))
 )]
 pub struct ApiDoc;
 

@@ -18,6 +18,20 @@ capability!(
 );
 
 impl Account {
+    /// Proves again who the user is (the password, counted against the
+    /// lockout like a login), so that changes that need a recent login are
+    /// allowed for the next minutes in this session.
+    #[instrument(skip_all)]
+    pub async fn reauthenticate(&self, principal: &Principal, password: &str) -> Result<(), Error> {
+        self.check_current_password(principal, password).await?;
+        let id = principal.session.id;
+        if !self.store.mark_authenticated(id, self.clock.now()).await? {
+            return Err(Error::SessionEnded);
+        }
+        self.session_cache.forget_session(&id);
+        Ok(())
+    }
+
     /// Changes the password after checking the current one; every other
     /// session of the user ends.
     #[instrument(skip_all)]

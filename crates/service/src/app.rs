@@ -149,6 +149,11 @@ impl App {
         Sessions(self.ctx.clone())
     }
 
+    /// Second factors and the second step of a login.
+    pub fn mfa(&self) -> crate::mfa::Mfa {
+        crate::mfa::Mfa(self.ctx.clone())
+    }
+
     /// Email verification, forgotten password and reset.
     pub fn recovery(&self) -> Recovery {
         Recovery(self.ctx.clone())

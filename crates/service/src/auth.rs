@@ -12,7 +12,11 @@ use tracing::instrument;
 use latchkey_core::audit::AuditKind;
 
 use crate::mail::MailKind;
+use crate::mfa::LoginOutcome;
 use crate::throttle::{Endpoint, Guarded, Identifier};
+
+/// The `amr` of a password login.
+pub(crate) const PASSWORD_AMR: &[&str] = &["pwd"];
 
 /// How long a login's access token and session last.
 #[derive(Debug, Clone, Copy)]
@@ -204,9 +208,16 @@ impl Auth {
         id: LoginId,
         password: &str,
         client: ClientInfo,
-    ) -> Result<Issued, Error> {
-        self.login_for(id, password, client, self.standard_lifetimes())
-            .await
+    ) -> Result<LoginOutcome, Error> {
+        let user = self.password_step(id, password, &client).await?;
+        if self.has_second_factor(user.id).await? {
+            let mfa_token = self.mfa_challenge(user.id).await?;
+            return Ok(LoginOutcome::SecondFactorRequired { mfa_token });
+        }
+        let issued = self
+            .open_session(user, client, self.standard_lifetimes(), PASSWORD_AMR)
+            .await?;
+        Ok(LoginOutcome::SignedIn(Box::new(issued)))
     }
 
     /// The lifetimes the configuration gives a login.
@@ -219,7 +230,8 @@ impl Auth {
     }
 
     /// A login whose token and session last as long as `lifetimes` says
-    /// (for compatibility routes that promise longer-lived tokens).
+    /// (for the hosted page and compatibility routes, which have no second
+    /// step: a user with a second factor is refused).
     pub async fn login_for(
         &self,
         id: LoginId,
@@ -227,9 +239,24 @@ impl Auth {
         client: ClientInfo,
         lifetimes: Lifetimes,
     ) -> Result<Issued, Error> {
+        let user = self.password_step(id, password, &client).await?;
+        if self.has_second_factor(user.id).await? {
+            return Err(Error::SecondFactorRequired);
+        }
+        self.open_session(user, client, lifetimes, PASSWORD_AMR)
+            .await
+    }
+
+    /// The password check of a login, audited and counted.
+    async fn password_step(
+        &self,
+        id: LoginId,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<User, Error> {
         let started = std::time::Instant::now();
         let who = id.identifier();
-        let result = self.check_login(id, &who, password, &client).await;
+        let result = self.check_login(id, &who, password, client).await;
         // The audit trail (private) keeps the precise reason.
         let result = match result {
             Ok(user) => Ok(user),
@@ -247,7 +274,7 @@ impl Auth {
                     AuditKind::LoginFailed,
                     failed.reason,
                     failed.user,
-                    Some(&client),
+                    Some(client),
                     detail,
                 )
                 .await;
@@ -274,8 +301,7 @@ impl Auth {
         } else {
             metrics::counter!("latchkey_auth_login_failures_total", "reason" => label).increment(1);
         }
-        let user = result?;
-        self.open_session(user, client, lifetimes).await
+        result
     }
 }
 
@@ -381,6 +407,7 @@ impl Ctx {
         user: User,
         client: ClientInfo,
         lifetimes: Lifetimes,
+        amr: &[&str],
     ) -> Result<Issued, Error> {
         let now = self.clock.now();
         let cookie = SecretToken::generate();
@@ -395,6 +422,7 @@ impl Ctx {
             ip: client.ip.clone(),
             user_agent: client.user_agent.clone(),
             idle_timeout_secs: lifetimes.idle_secs,
+            amr: amr.iter().map(|m| (*m).to_owned()).collect(),
         };
         // The session and the events that record it, in one transaction.
         let detail = serde_json::json!({ "session": new.id });
@@ -423,7 +451,7 @@ impl Ctx {
         session: &Session,
         ttl_secs: i64,
     ) -> Result<String, Error> {
-        let claims = AccessClaims::new(
+        let mut claims = AccessClaims::new(
             user,
             session.id,
             self.keys.issuer(),
@@ -431,6 +459,7 @@ impl Ctx {
             self.clock.now(),
             ttl_secs,
         );
+        claims.amr.clone_from(&session.amr);
         self.keys.sign(&claims)
     }
 }

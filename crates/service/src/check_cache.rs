@@ -146,6 +146,8 @@ mod tests {
             ip: None,
             user_agent: None,
             idle_timeout_secs: None,
+            authenticated_at: 100,
+            amr: vec!["pwd".into()],
         };
         (session.id, (session, user))
     }

@@ -69,6 +69,7 @@ pub fn register_all() {
         metrics::counter!("latchkey_signups_total", "result" => result).increment(0);
     }
     metrics::counter!("latchkey_login_attempts_total", "result" => "success").increment(0);
+    metrics::counter!("latchkey_auth_mfa_challenges_verified_total").increment(0);
     for reason in LOGIN_FAILURES {
         metrics::counter!("latchkey_login_attempts_total", "result" => *reason).increment(0);
         metrics::counter!("latchkey_auth_login_failures_total", "reason" => *reason).increment(0);

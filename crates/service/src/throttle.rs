@@ -34,6 +34,11 @@ impl Identifier {
         Self::hashed("a", &id.to_string())
     }
 
+    /// The second step of a user's logins (its own lockout).
+    pub fn mfa(id: UserId) -> Self {
+        Self::hashed("m", &id.to_string())
+    }
+
     fn hashed(kind: &str, key: &str) -> Self {
         let digest = Sha256::digest(format!("{kind}:{key}").as_bytes());
         Self(digest.iter().take(16).map(|b| format!("{b:02x}")).collect())
@@ -52,13 +57,28 @@ impl Identifier {
 pub(crate) struct Guarded {
     key: Identifier,
     user: Option<UserId>,
+    /// Failures that lock, if not the configured threshold.
+    threshold: Option<u64>,
 }
+
+/// Wrong second-factor codes that lock the second step.
+pub(crate) const MFA_THRESHOLD: u64 = 5;
 
 impl Guarded {
     pub(crate) fn account(user: UserId) -> Self {
         Self {
             key: Identifier::account(user),
             user: Some(user),
+            threshold: None,
+        }
+    }
+
+    /// The second step of a user's logins.
+    pub(crate) fn mfa(user: UserId) -> Self {
+        Self {
+            key: Identifier::mfa(user),
+            user: Some(user),
+            threshold: Some(MFA_THRESHOLD),
         }
     }
 
@@ -67,6 +87,7 @@ impl Guarded {
         Self {
             key: who.clone(),
             user: None,
+            threshold: None,
         }
     }
 
@@ -205,7 +226,7 @@ impl Ctx {
                 .ephemeral
                 .hit(&who.key("lk:try:"), policy.lock_secs, now)
                 .await?;
-            if tries > policy.threshold {
+            if tries > who.threshold.unwrap_or(policy.threshold) {
                 return Ok(Err(self.lock(who).await));
             }
             Ok(Ok(()))
@@ -225,7 +246,8 @@ impl Ctx {
     pub(crate) async fn login_failed(&self, who: &Guarded) {
         let now = self.clock.now();
         if let Ok(Some((tries, _))) = self.ephemeral.get(&who.key("lk:try:"), now).await
-            && u64::try_from(tries).unwrap_or(0) >= self.config.lockout.threshold
+            && u64::try_from(tries).unwrap_or(0)
+                >= who.threshold.unwrap_or(self.config.lockout.threshold)
         {
             self.lock(who).await;
         }
@@ -305,11 +327,13 @@ impl Ctx {
     /// database (which every node consults when it finds a lock) and
     /// removed from the ephemeral store (which Redis shares).
     pub(crate) async fn lift_account_locks(&self, user: &latchkey_core::User) -> Result<(), Error> {
-        let key = Identifier::account(user.id);
-        self.store
-            .record_unlock(&[key.as_str().to_owned()], self.clock.now())
-            .await?;
-        self.lift_lock(&key).await;
+        // The password's lock and the second step's.
+        let keys = [Identifier::account(user.id), Identifier::mfa(user.id)];
+        let names: Vec<String> = keys.iter().map(|k| k.as_str().to_owned()).collect();
+        self.store.record_unlock(&names, self.clock.now()).await?;
+        for key in &keys {
+            self.lift_lock(key).await;
+        }
         self.audit(
             latchkey_core::audit::AuditKind::Unlock,
             "success",

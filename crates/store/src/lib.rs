@@ -10,6 +10,7 @@ mod model;
 mod rows;
 mod sql;
 mod sql_audit;
+mod sql_mfa;
 mod sql_outbox;
 mod sql_unit_of_work;
 
@@ -25,8 +26,8 @@ use latchkey_core::{NewUser, SessionId, UnixTime, User, UserId, session::Session
 pub use connect::{Backend, connect, migrate, sqlite_url_in};
 pub use error::{Conflict, StoreError};
 pub use model::{
-    EmailTokenRecord, EndReason, MailRecord, MailStatus, NewEmailToken, NewMail, NewSession,
-    RefreshOutcome, StoredKey, TokenPurpose, Write,
+    EmailTokenRecord, EndReason, MailRecord, MailStatus, MfaFactor, NewEmailToken, NewMail,
+    NewSession, RefreshOutcome, StoredKey, TokenPurpose, Write,
 };
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -60,6 +61,9 @@ pub trait SessionStore: Send + Sync {
     async fn session_with_user(&self, id: SessionId) -> Result<Option<(Session, User)>>;
     /// Records activity; keeps an idle session alive.
     async fn touch_session(&self, id: SessionId, now: UnixTime) -> Result<()>;
+    /// Records that the user proved who they are again in this session
+    /// (reauthentication). False if the session has ended or is unknown.
+    async fn mark_authenticated(&self, id: SessionId, now: UnixTime) -> Result<bool>;
     /// Rotates a refresh token atomically: of two concurrent calls with the
     /// same token exactly one gets [`RefreshOutcome::Rotated`]. Presenting a
     /// token that was already rotated ends the whole session.
@@ -142,6 +146,41 @@ pub trait UnlockStore: Send + Sync {
     async fn last_unlock(&self, identifier: &str) -> Result<Option<UnixTime>>;
 }
 
+/// Second factors, recovery codes, and the tokens between a password and
+/// its second step.
+#[async_trait]
+pub trait MfaStore: Send + Sync {
+    async fn add_factor(&self, factor: &MfaFactor) -> Result<()>;
+    /// A user's factors, pending ones included, oldest first.
+    async fn factors(&self, user: UserId) -> Result<Vec<MfaFactor>>;
+    /// Records `step` as used (and confirms a pending factor) unless the
+    /// factor already accepted this step or a later one: of two concurrent
+    /// uses of one code exactly one gets true.
+    async fn accept_step(&self, user: UserId, id: &str, step: i64, now: UnixTime) -> Result<bool>;
+    /// False if the user has no such factor. Removing the last confirmed
+    /// factor also removes the recovery codes.
+    async fn delete_factor(&self, user: UserId, id: &str) -> Result<bool>;
+    /// Replaces the user's recovery codes (SHA-256 hashes) with a new set.
+    async fn replace_recovery_codes(
+        &self,
+        user: UserId,
+        hashes: &[[u8; 32]],
+        now: UnixTime,
+    ) -> Result<()>;
+    /// Marks a code used; false if it is not the user's or was used.
+    async fn use_recovery_code(&self, user: UserId, hash: &[u8; 32], now: UnixTime)
+    -> Result<bool>;
+    async fn recovery_codes_left(&self, user: UserId) -> Result<u32>;
+    async fn create_mfa_token(
+        &self,
+        hash: &TokenHash,
+        user: UserId,
+        expires_at: UnixTime,
+    ) -> Result<()>;
+    /// Spends a token: its user, once, and only before it expires.
+    async fn take_mfa_token(&self, hash: &TokenHash, now: UnixTime) -> Result<Option<UserId>>;
+}
+
 /// The outbox: messages waiting to be sent, sent, or given up on.
 #[async_trait]
 pub trait Outbox: Send + Sync {
@@ -184,6 +223,7 @@ pub trait Store:
     + Outbox
     + UnlockStore
     + AuditStore
+    + MfaStore
     + std::fmt::Debug
 {
     fn backend(&self) -> Backend;

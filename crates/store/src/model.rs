@@ -17,6 +17,8 @@ pub struct NewSession {
     pub user_agent: Option<String>,
     /// A session-specific idle limit; `None` follows the configuration.
     pub idle_timeout_secs: Option<i64>,
+    /// How the user signed in (RFC 8176 `amr` values).
+    pub amr: Vec<String>,
 }
 
 impl NewSession {
@@ -32,6 +34,8 @@ impl NewSession {
             ip: self.ip.clone(),
             user_agent: self.user_agent.clone(),
             idle_timeout_secs: self.idle_timeout_secs,
+            authenticated_at: self.now,
+            amr: self.amr.clone(),
         }
     }
 }
@@ -284,4 +288,21 @@ impl Write {
             | Self::Audit(_) => None,
         }
     }
+}
+
+/// A second factor as stored. `secret` is the master key's ciphertext.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MfaFactor {
+    pub id: String,
+    pub user_id: UserId,
+    /// `totp`.
+    pub kind: String,
+    pub name: String,
+    pub secret: Vec<u8>,
+    /// `None` while pending (enrolled but never confirmed with a code).
+    pub confirmed_at: Option<UnixTime>,
+    /// The last TOTP step accepted.
+    pub last_step: Option<i64>,
+    pub created_at: UnixTime,
+    pub last_used_at: Option<UnixTime>,
 }

@@ -63,6 +63,7 @@ mod queries {
     crate::sql::impl_sql_store!(PgStore, sqlx::PgConnection);
     crate::sql_audit::impl_sql_audit!(PgStore, sqlx::PgConnection);
     crate::sql_unit_of_work::impl_sql_unit_of_work!(PgStore, sqlx::PgConnection);
+    crate::sql_mfa::impl_sql_mfa!(PgStore);
     crate::sql_outbox::impl_sql_outbox!(PgStore, " FOR UPDATE SKIP LOCKED");
 }
 

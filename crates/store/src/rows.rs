@@ -50,6 +50,8 @@ pub(crate) struct SessionRow {
     s_ip: Option<String>,
     s_user_agent: Option<String>,
     s_idle_timeout_secs: Option<i64>,
+    s_authenticated_at: Option<i64>,
+    s_amr: String,
 }
 
 impl TryFrom<SessionRow> for Session {
@@ -67,6 +69,8 @@ impl TryFrom<SessionRow> for Session {
             ip: r.s_ip,
             user_agent: r.s_user_agent,
             idle_timeout_secs: r.s_idle_timeout_secs,
+            authenticated_at: r.s_authenticated_at.unwrap_or(r.s_created_at),
+            amr: r.s_amr.split_whitespace().map(str::to_owned).collect(),
         })
     }
 }

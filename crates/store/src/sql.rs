@@ -14,7 +14,8 @@ macro_rules! session_columns {
         "s.id AS s_id, s.user_id AS s_user_id, s.created_at AS s_created_at, \
          s.last_seen_at AS s_last_seen_at, s.expires_at AS s_expires_at, \
          s.ended_at AS s_ended_at, s.ip AS s_ip, s.user_agent AS s_user_agent, \
-         s.idle_timeout_secs AS s_idle_timeout_secs"
+         s.idle_timeout_secs AS s_idle_timeout_secs, \
+         s.authenticated_at AS s_authenticated_at, s.amr AS s_amr"
     };
 }
 
@@ -45,8 +46,8 @@ macro_rules! impl_sql_store {
             async fn create_session_in(tx: &mut $conn, new: &NewSession) -> Result<()> {
                 sqlx::query(
                     "INSERT INTO sessions (id, user_id, token_hash, created_at, last_seen_at, \
-                     expires_at, ip, user_agent, idle_timeout_secs) \
-                     VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8)",
+                     expires_at, ip, user_agent, idle_timeout_secs, amr) \
+                     VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(new.id.to_string())
                 .bind(new.user_id.to_string())
@@ -56,6 +57,7 @@ macro_rules! impl_sql_store {
                 .bind(new.ip.as_deref())
                 .bind(new.user_agent.as_deref())
                 .bind(new.idle_timeout_secs)
+                .bind(new.amr.join(" "))
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::from_write)?;
@@ -307,6 +309,17 @@ macro_rules! impl_sql_store {
                 .execute(&self.writer)
                 .await?;
                 Ok(())
+            }
+
+            async fn mark_authenticated(&self, id: SessionId, now: UnixTime) -> Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE sessions SET authenticated_at = $2 WHERE id = $1 AND ended_at IS NULL",
+                )
+                .bind(id.to_string())
+                .bind(now)
+                .execute(&self.writer)
+                .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn rotate_refresh_token(

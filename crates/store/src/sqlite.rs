@@ -76,6 +76,7 @@ mod queries {
     crate::sql::impl_sql_store!(SqliteStore, sqlx::SqliteConnection);
     crate::sql_audit::impl_sql_audit!(SqliteStore, sqlx::SqliteConnection);
     crate::sql_unit_of_work::impl_sql_unit_of_work!(SqliteStore, sqlx::SqliteConnection);
+    crate::sql_mfa::impl_sql_mfa!(SqliteStore);
     crate::sql_outbox::impl_sql_outbox!(SqliteStore, "");
 }
 

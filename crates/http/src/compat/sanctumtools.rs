@@ -118,7 +118,11 @@ async fn login(
 ) -> Result<Response, Failure> {
     let ApiJson(b) = body?;
     let id = LoginId::from_email_input(&b.email);
-    let issued = app.auth().login(id, &b.password, client).await?;
+    let lifetimes = app.auth().standard_lifetimes();
+    let issued = app
+        .auth()
+        .login_for(id, &b.password, client, lifetimes)
+        .await?;
     let token = issued
         .cookie_token
         .as_ref()

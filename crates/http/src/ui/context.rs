@@ -203,7 +203,11 @@ impl Ui {
                     self.rule_failures(failures),
                 );
             }
-            Error::TokenInvalid | Error::InvalidRefreshToken => "error_token_invalid",
+            Error::TokenInvalid | Error::InvalidRefreshToken | Error::InvalidCode => {
+                "error_token_invalid"
+            }
+            Error::ReauthenticationRequired => "error_credentials",
+            Error::SecondFactorRequired => "error_second_factor",
             Error::TokenExpired | Error::RefreshTokenReused => "error_token_expired",
             Error::Invalid { field, .. } if field.contains("email") => "error_email_invalid",
             Error::Invalid { .. } => "error_invalid",

@@ -118,6 +118,11 @@ mod tests {
             K::AccountDisabled,
             K::AccountEnabled,
             K::KeysRotated,
+            K::MfaEnrolled,
+            K::MfaRemoved,
+            K::MfaVerified,
+            K::MfaFailed,
+            K::RecoveryCodeUsed,
         ];
         for k in &all {
             match k {
@@ -139,7 +144,12 @@ mod tests {
                 | K::Unlock
                 | K::AccountDisabled
                 | K::AccountEnabled
-                | K::KeysRotated => {}
+                | K::KeysRotated
+                | K::MfaEnrolled
+                | K::MfaRemoved
+                | K::MfaVerified
+                | K::MfaFailed
+                | K::RecoveryCodeUsed => {}
             }
         }
         all

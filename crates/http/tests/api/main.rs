@@ -16,6 +16,7 @@ mod compat;
 mod connections;
 mod email;
 mod input;
+mod mfa;
 mod ops;
 mod outage;
 mod policy;
@@ -34,6 +35,7 @@ fn main() {
         connections::tests(),
         email::backend_tests(),
         input::backend_tests(),
+        mfa::backend_tests(),
         ops::backend_tests(),
         outage::tests(),
         ops::tests(),

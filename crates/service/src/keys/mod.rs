@@ -191,6 +191,11 @@ impl KeyRing {
         self.current().jwks.clone()
     }
 
+    /// The master key, for other secrets kept at rest.
+    pub(crate) fn master(&self) -> &MasterKey {
+        &self.master
+    }
+
     pub fn issuer(&self) -> &str {
         &self.issuer
     }

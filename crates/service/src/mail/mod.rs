@@ -26,15 +26,17 @@ pub enum MailKind {
     PasswordChanged,
     EmailChanged,
     SignupAttempt,
+    RecoveryCodeUsed,
 }
 
 impl MailKind {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::VerifyEmail,
         Self::PasswordReset,
         Self::PasswordChanged,
         Self::EmailChanged,
         Self::SignupAttempt,
+        Self::RecoveryCodeUsed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -44,6 +46,7 @@ impl MailKind {
             Self::PasswordChanged => "password_changed",
             Self::EmailChanged => "email_changed",
             Self::SignupAttempt => "signup_attempt",
+            Self::RecoveryCodeUsed => "recovery_code_used",
         }
     }
 

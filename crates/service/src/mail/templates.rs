@@ -74,6 +74,18 @@ const EMBEDDED: &[(&str, &str)] = &[
         "signup_attempt.html",
         include_str!("../../../../ui/templates/email/signup_attempt.html"),
     ),
+    (
+        "recovery_code_used.subject.txt",
+        include_str!("../../../../ui/templates/email/recovery_code_used.subject.txt"),
+    ),
+    (
+        "recovery_code_used.txt",
+        include_str!("../../../../ui/templates/email/recovery_code_used.txt"),
+    ),
+    (
+        "recovery_code_used.html",
+        include_str!("../../../../ui/templates/email/recovery_code_used.html"),
+    ),
 ];
 
 pub struct Templates {

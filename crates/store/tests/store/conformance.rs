@@ -8,8 +8,8 @@ use latchkey_core::session::{Session, SessionPolicy};
 use latchkey_core::token::{SecretToken, TokenHash};
 use latchkey_core::{Email, NewUser, SessionId, User, UserId, Username};
 use latchkey_store::{
-    Conflict, EndReason, MailStatus, NewEmailToken, NewMail, NewSession, RefreshOutcome, Store,
-    StoreError, StoredKey, TokenPurpose, Write,
+    Conflict, EndReason, MailStatus, MfaFactor, NewEmailToken, NewMail, NewSession, RefreshOutcome,
+    Store, StoreError, StoredKey, TokenPurpose, Write,
 };
 use serde_json::json;
 
@@ -46,6 +46,7 @@ async fn login(store: &dyn Store, user: &User, now: i64) -> (Session, SecretToke
             ip: Some("192.0.2.1".into()),
             user_agent: Some("conformance".into()),
             idle_timeout_secs: None,
+            amr: vec!["pwd".into()],
         })
         .await
         .unwrap();
@@ -928,6 +929,241 @@ async fn each_unlock_reads_later_than_the_one_before(store: Arc<dyn Store>) {
 
 /// Instantiates every test above once per backend, as `sqlite::name` and
 /// `postgres::name`, and lists them all as `tests()`.
+fn totp_factor(user: &User, id: &str) -> MfaFactor {
+    MfaFactor {
+        id: id.into(),
+        user_id: user.id,
+        kind: "totp".into(),
+        name: "phone".into(),
+        secret: vec![1, 2, 3],
+        confirmed_at: None,
+        last_step: None,
+        created_at: NOW,
+        last_used_at: None,
+    }
+}
+
+async fn factors_accept_each_step_once_and_are_removed_by_their_owner(store: Arc<dyn Store>) {
+    let alice = user(&*store, "alice@example.com").await;
+    let bob = user(&*store, "bob@example.com").await;
+    store.add_factor(&totp_factor(&alice, "f-1")).await.unwrap();
+    assert_eq!(
+        store.factors(alice.id).await.unwrap(),
+        vec![totp_factor(&alice, "f-1")]
+    );
+    assert!(store.factors(bob.id).await.unwrap().is_empty());
+
+    // Only the owner's factor, and each step once (the first confirms it).
+    assert!(!store.accept_step(bob.id, "f-1", 10, NOW).await.unwrap());
+    assert!(
+        store
+            .accept_step(alice.id, "f-1", 10, NOW + 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .accept_step(alice.id, "f-1", 10, NOW + 2)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .accept_step(alice.id, "f-1", 9, NOW + 2)
+            .await
+            .unwrap()
+    );
+    let f = &store.factors(alice.id).await.unwrap()[0];
+    assert_eq!(
+        (f.confirmed_at, f.last_step, f.last_used_at),
+        (Some(NOW + 1), Some(10), Some(NOW + 1))
+    );
+    assert!(
+        store
+            .accept_step(alice.id, "f-1", 11, NOW + 30)
+            .await
+            .unwrap()
+    );
+    let f = &store.factors(alice.id).await.unwrap()[0];
+    assert_eq!((f.confirmed_at, f.last_step), (Some(NOW + 1), Some(11)));
+
+    // Concurrent uses of one step: exactly one wins.
+    let tries = (0..8).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .accept_step(alice.id, "f-1", 12, NOW + 60)
+                .await
+                .unwrap()
+        })
+    });
+    let mut wins = 0;
+    for t in tries {
+        wins += usize::from(t.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+
+    store
+        .replace_recovery_codes(alice.id, &[[7; 32]], NOW)
+        .await
+        .unwrap();
+    assert!(!store.delete_factor(bob.id, "f-1").await.unwrap());
+    assert!(store.delete_factor(alice.id, "f-1").await.unwrap());
+    assert!(!store.delete_factor(alice.id, "f-1").await.unwrap());
+    assert!(store.factors(alice.id).await.unwrap().is_empty());
+    // With the last confirmed factor went the recovery codes.
+    assert_eq!(store.recovery_codes_left(alice.id).await.unwrap(), 0);
+}
+
+async fn recovery_codes_are_single_use_and_replaced_as_a_set(store: Arc<dyn Store>) {
+    let alice = user(&*store, "alice@example.com").await;
+    let bob = user(&*store, "bob@example.com").await;
+    let first: Vec<[u8; 32]> = (0u8..10).map(|i| [i; 32]).collect();
+    store
+        .replace_recovery_codes(alice.id, &first, NOW)
+        .await
+        .unwrap();
+    store
+        .replace_recovery_codes(bob.id, &first[..2], NOW)
+        .await
+        .unwrap();
+    assert_eq!(store.recovery_codes_left(alice.id).await.unwrap(), 10);
+    assert!(
+        store
+            .use_recovery_code(alice.id, &[3; 32], NOW)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .use_recovery_code(alice.id, &[3; 32], NOW)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .use_recovery_code(alice.id, &[42; 32], NOW)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.recovery_codes_left(alice.id).await.unwrap(), 9);
+    // Bob's codes are his own.
+    assert_eq!(store.recovery_codes_left(bob.id).await.unwrap(), 2);
+    assert!(
+        store
+            .use_recovery_code(bob.id, &[0; 32], NOW)
+            .await
+            .unwrap()
+    );
+
+    let second: Vec<[u8; 32]> = (100u8..110).map(|i| [i; 32]).collect();
+    store
+        .replace_recovery_codes(alice.id, &second, NOW + 5)
+        .await
+        .unwrap();
+    assert_eq!(store.recovery_codes_left(alice.id).await.unwrap(), 10);
+    assert!(
+        !store
+            .use_recovery_code(alice.id, &[4; 32], NOW)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .use_recovery_code(alice.id, &[104; 32], NOW)
+            .await
+            .unwrap()
+    );
+}
+
+async fn mfa_tokens_are_single_use_and_expire(store: Arc<dyn Store>) {
+    let alice = user(&*store, "alice@example.com").await;
+    let (one, two) = (SecretToken::generate(), SecretToken::generate());
+    store
+        .create_mfa_token(&one.hash(), alice.id, NOW + 300)
+        .await
+        .unwrap();
+    store
+        .create_mfa_token(&two.hash(), alice.id, NOW + 300)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.take_mfa_token(&one.hash(), NOW + 10).await.unwrap(),
+        Some(alice.id)
+    );
+    assert_eq!(
+        store.take_mfa_token(&one.hash(), NOW + 11).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.take_mfa_token(&two.hash(), NOW + 300).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .take_mfa_token(&SecretToken::generate().hash(), NOW)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn sessions_remember_how_and_when_the_user_authenticated(store: Arc<dyn Store>) {
+    let alice = user(&*store, "alice@example.com").await;
+    let (session, cookie, _) = login(&*store, &alice, NOW).await;
+    assert_eq!(
+        (session.authenticated_at, session.amr.clone()),
+        (NOW, vec!["pwd".to_owned()])
+    );
+    let (found, _) = store
+        .session_by_token(&hash_of(&cookie))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (found.authenticated_at, found.amr),
+        (NOW, vec!["pwd".to_owned()])
+    );
+    assert!(
+        store
+            .mark_authenticated(session.id, NOW + 100)
+            .await
+            .unwrap()
+    );
+    let (found, _) = store.session_with_user(session.id).await.unwrap().unwrap();
+    assert_eq!(found.authenticated_at, NOW + 100);
+    assert!(
+        !store
+            .mark_authenticated(SessionId::generate(), NOW)
+            .await
+            .unwrap()
+    );
+
+    let cookie = SecretToken::generate();
+    let mfa = store
+        .create_session(NewSession {
+            id: SessionId::generate(),
+            user_id: alice.id,
+            token_hash: cookie.hash(),
+            refresh_hash: SecretToken::generate().hash(),
+            now: NOW,
+            expires_at: NOW + 3600,
+            ip: None,
+            user_agent: None,
+            idle_timeout_secs: None,
+            amr: vec!["pwd".into(), "otp".into(), "mfa".into()],
+        })
+        .await
+        .unwrap();
+    let (found, _) = store
+        .session_by_token(&hash_of(&cookie))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.amr, mfa.amr);
+    assert_eq!(found.amr, ["pwd", "otp", "mfa"]);
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -984,4 +1220,8 @@ conformance!(
     concurrent_claims_never_hand_out_one_message_twice,
     password_history_keeps_the_newest_hashes_in_the_same_unit,
     each_unlock_reads_later_than_the_one_before,
+    factors_accept_each_step_once_and_are_removed_by_their_owner,
+    recovery_codes_are_single_use_and_replaced_as_a_set,
+    mfa_tokens_are_single_use_and_expire,
+    sessions_remember_how_and_when_the_user_authenticated,
 );

@@ -34,13 +34,16 @@ pub async fn login_page(ui: Ui) -> Response {
 pub async fn login(mut ui: Ui, form: CsrfForm<PreLogin>) -> Response {
     let return_to = ui.return_to(form.get("return_to"));
     let email = form.get("email").trim().to_owned();
+    // The page has no second step: a user with a second factor is told so.
+    let lifetimes = ui.app.auth().standard_lifetimes();
     let result = ui
         .app
         .auth()
-        .login(
+        .login_for(
             LoginId::from_email_input(&email),
             form.get("password"),
             ui.client.clone(),
+            lifetimes,
         )
         .await;
     match result {
