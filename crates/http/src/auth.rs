@@ -75,8 +75,17 @@ pub async fn login(
             return Ok(Json(super::mfa::challenge(&mfa_token)).into_response());
         }
     };
-    let cookie = cookie::signed_in(&issued, app.config()).map(|c| (header::SET_COOKIE, c));
-    Ok((AppendHeaders(cookie), Json(TokenResponse::from(&*issued))).into_response())
+    Ok(signed_in(&issued, app.config()))
+}
+
+/// The answer to a finished login (one step or two): the tokens, and the
+/// session cookie.
+pub(crate) fn signed_in(
+    issued: &latchkey_service::Issued,
+    config: &latchkey_service::Config,
+) -> Response {
+    let cookie = cookie::signed_in(issued, config).map(|c| (header::SET_COOKIE, c));
+    (AppendHeaders(cookie), Json(TokenResponse::from(issued))).into_response()
 }
 
 /// Exchange a refresh token for new tokens. Each refresh token works once.

@@ -3,18 +3,18 @@
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
-use axum::response::{AppendHeaders, IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{delete, get, post};
 use latchkey_core::Error;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::Json;
 use super::dto::TokenResponse;
 use super::error::{ApiError, Problem};
 use super::extract::{ApiJson, AppState};
 use super::openapi::RateLimited;
-use super::{Json, cookie};
 use latchkey_service::{FactorKind, Principal};
 
 pub fn router() -> Router<AppState> {
@@ -216,8 +216,7 @@ pub async fn login_mfa(
         .mfa()
         .complete_login(&req.mfa_token, kind, &req.code, client, lifetimes)
         .await?;
-    let cookie = cookie::signed_in(&issued, app.config()).map(|c| (header::SET_COOKIE, c));
-    Ok((AppendHeaders(cookie), Json(TokenResponse::from(&issued))).into_response())
+    Ok(super::auth::signed_in(&issued, app.config()))
 }
 
 /// The body of a login that needs a second step.
